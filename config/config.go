@@ -7,12 +7,12 @@ import "time"
 // Config is the effective configuration of a Berth daemon. The toml tags are
 // the file's keys; the comment tags become the comments of `berth config`.
 type Config struct {
-	API     APIConfig     `toml:"api"`
-	Storage StorageConfig `toml:"storage"`
-	Image   ImageConfig   `toml:"image"`
-	Runtime RuntimeConfig `toml:"runtime"`
-	Network NetworkConfig `toml:"network"`
-	Log     LogConfig     `toml:"log"`
+	API     APIConfig     `toml:"api" comment:"Where Berth listens: the CRI socket, the streaming server and metrics."`
+	Storage StorageConfig `toml:"storage" comment:"Image and container layer storage (containers/storage)."`
+	Image   ImageConfig   `toml:"image" comment:"Image pulls: registries, signature policy, credentials."`
+	Runtime RuntimeConfig `toml:"runtime" comment:"OCI runtimes, conmon and the defaults of every container."`
+	Network NetworkConfig `toml:"network" comment:"Pod networking through CNI."`
+	Log     LogConfig     `toml:"log" comment:"The daemon's own log."`
 }
 
 // APIConfig is where Berth listens.

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/server"
+	"github.com/berth-dev/berth/storage"
+	"github.com/berth-dev/berth/version"
+)
+
+// shutdownGrace bounds how long in-flight calls may run after SIGTERM; a
+// pull stuck on a dead registry must not keep the daemon from exiting.
+const shutdownGrace = 30 * time.Second
+
+// maxMsgSize matches the kubelet's own 16 MiB limit for CRI messages.
+const maxMsgSize = 16 * 1024 * 1024
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
+	log := newLogger(cfg, logOut)
+	slog.SetDefault(log)
+	log.Info("starting berth", "version", version.Version, "config", configPath, "listen", cfg.API.Listen)
+
+	for _, dir := range []string{cfg.Runtime.StateDir, cfg.Runtime.RunDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+	}
+
+	// Take the socket first: a second daemon must fail before it touches
+	// storage that the first one owns.
+	lis, err := server.Listen(cfg.API.Listen)
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+
+	images, err := storage.New(storage.Options{
+		Root:                cfg.Storage.Root,
+		RunRoot:             cfg.Storage.RunRoot,
+		Driver:              cfg.Storage.Driver,
+		DriverOptions:       cfg.Storage.DriverOptions,
+		RegistriesConf:      cfg.Image.RegistriesConf,
+		SignaturePolicy:     cfg.Image.SignaturePolicy,
+		AuthFile:            cfg.Image.AuthFile,
+		PauseImage:          cfg.Image.PauseImage,
+		PinnedImages:        cfg.Image.PinnedImages,
+		PullProgressTimeout: cfg.Image.PullProgressTimeout.Duration,
+		Logger:              log.With("component", "images"),
+	})
+	if err != nil {
+		return fmt.Errorf("open image store: %w", err)
+	}
+	defer func() {
+		if err := images.Shutdown(); err != nil {
+			log.Warn("shut down image store", "error", err)
+		}
+	}()
+
+	srv := server.New(cfg, configPath, images, log)
+	g := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(log)),
+		grpc.ChainStreamInterceptor(server.StreamInterceptor(log)),
+		grpc.MaxRecvMsgSize(maxMsgSize),
+		grpc.MaxSendMsgSize(maxMsgSize),
+	)
+	runtime.RegisterRuntimeServiceServer(g, srv)
+	runtime.RegisterImageServiceServer(g, srv)
+
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	log.Info("serving CRI", "socket", cfg.API.Listen)
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Debug("sd_notify", "error", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+	defer stop()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve CRI: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight calls; containers keep running")
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		log.Warn("in-flight calls outlived the shutdown grace period; cancelling them", "grace", shutdownGrace)
+		g.Stop()
+	}
+	log.Info("berth stopped")
+	return nil
+}

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Status reports whether the runtime and the pod network are ready. The
+// conditions are derived on every call, never cached, so they stay truthful.
+func (s *Server) Status(ctx context.Context, req *runtime.StatusRequest) (*runtime.StatusResponse, error) {
+	resp := &runtime.StatusResponse{
+		Status: &runtime.RuntimeStatus{Conditions: []*runtime.RuntimeCondition{
+			s.runtimeCondition(),
+			s.networkCondition(),
+		}},
+	}
+	if req.GetVerbose() {
+		resp.Info = map[string]string{"config": s.configPath}
+	}
+	return resp, nil
+}
+
+func (s *Server) runtimeCondition() *runtime.RuntimeCondition {
+	cond := &runtime.RuntimeCondition{Type: runtime.RuntimeReady, Status: true}
+	h, ok := s.config.Runtime.Handlers[s.config.Runtime.DefaultHandler]
+	if !ok {
+		cond.Status, cond.Reason = false, "RuntimeHandlerMissing"
+		cond.Message = fmt.Sprintf("default runtime handler %q is not configured", s.config.Runtime.DefaultHandler)
+		return cond
+	}
+	for _, bin := range []struct{ what, path string }{
+		{"runtime handler " + s.config.Runtime.DefaultHandler, h.Path},
+		{"conmon", s.config.Runtime.Conmon},
+	} {
+		if _, err := os.Stat(bin.path); err != nil {
+			cond.Status, cond.Reason = false, "RuntimeBinaryMissing"
+			cond.Message = fmt.Sprintf("%s: %v", bin.what, err)
+			return cond
+		}
+	}
+	return cond
+}
+
+func (s *Server) networkCondition() *runtime.RuntimeCondition {
+	// Pod networking (CNI) is not served yet; say so rather than claim
+	// readiness the kubelet would then rely on.
+	return &runtime.RuntimeCondition{
+		Type:    runtime.NetworkReady,
+		Status:  false,
+		Reason:  "NetworkPluginNotReady",
+		Message: "pod networking (CNI) is not implemented yet",
+	}
+}
