@@ -45,12 +45,9 @@ func (s *Server) runtimeCondition() *runtime.RuntimeCondition {
 }
 
 func (s *Server) networkCondition() *runtime.RuntimeCondition {
-	// Pod networking (CNI) is not served yet; say so rather than claim
-	// readiness the kubelet would then rely on.
-	return &runtime.RuntimeCondition{
-		Type:    runtime.NetworkReady,
-		Status:  false,
-		Reason:  "NetworkPluginNotReady",
-		Message: "pod networking (CNI) is not implemented yet",
+	cond := &runtime.RuntimeCondition{Type: runtime.NetworkReady, Status: true}
+	if err := s.network.Status(); err != nil {
+		cond.Status, cond.Reason, cond.Message = false, "NetworkPluginNotReady", err.Error()
 	}
+	return cond
 }

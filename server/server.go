@@ -10,6 +10,10 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/internal/keylock"
+	"github.com/berth-dev/berth/internal/registrar"
+	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -21,11 +25,35 @@ type Server struct {
 
 	config     *config.Config
 	configPath string
-	images     *storage.ImageService
 	log        *slog.Logger
+
+	images  *storage.ImageService
+	network *network.Manager
+
+	sandboxes *sandbox.Store
+	podNames  *registrar.Registrar
+	podLocks  *keylock.Locks
+}
+
+// Deps are the subsystems the server drives; the daemon opens them.
+type Deps struct {
+	Images  *storage.ImageService
+	Network *network.Manager
 }
 
 // New builds a server on opened subsystems.
-func New(cfg *config.Config, configPath string, images *storage.ImageService, log *slog.Logger) *Server {
-	return &Server{config: cfg, configPath: configPath, images: images, log: log}
+func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Server {
+	return &Server{
+		config:     cfg,
+		configPath: configPath,
+		log:        log,
+		images:     deps.Images,
+		network:    deps.Network,
+		sandboxes:  sandbox.NewStore(),
+		podNames:   registrar.New(),
+		podLocks:   keylock.New(),
+	}
 }
+
+// lockPod serializes stop and remove of one pod.
+func (s *Server) lockPod(id string) func() { return s.podLocks.Lock(id) }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"go.podman.io/storage/pkg/reexec"
+
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/version"
 )
@@ -22,6 +24,11 @@ Flags:
 `
 
 func main() {
+	// containers/storage re-executes this binary to unpack layers in a
+	// chroot; such a child runs its task here and never reaches the CLI.
+	if reexec.Init() {
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -15,6 +16,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/storage"
 	"github.com/berth-dev/berth/version"
@@ -78,7 +80,20 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 		}
 	}()
 
-	srv := server.New(cfg, configPath, images, log)
+	net, err := network.New(network.Options{
+		ConfDir:    cfg.Network.CNIConfigDir,
+		PluginDirs: cfg.Network.CNIPluginDirs,
+		CacheDir:   filepath.Join(cfg.Runtime.StateDir, "cni"),
+		Logger:     log.With("component", "network"),
+	})
+	if err != nil {
+		return fmt.Errorf("set up CNI: %w", err)
+	}
+	netCtx, stopNet := context.WithCancel(context.Background())
+	defer stopNet()
+	net.Start(netCtx)
+
+	srv := server.New(cfg, configPath, server.Deps{Images: images, Network: net}, log)
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(log)),
 		grpc.ChainStreamInterceptor(server.StreamInterceptor(log)),

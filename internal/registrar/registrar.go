@@ -33,10 +33,14 @@ func (r *Registrar) Reserve(name, id string) error {
 	return nil
 }
 
-// Release frees name; releasing a free name is a no-op.
-func (r *Registrar) Release(name string) {
+// Release frees name if id holds it. A late release by an object that lost
+// the name must not free it under its new holder; releasing a free name is a
+// no-op.
+func (r *Registrar) Release(name, id string) {
 	r.mu.Lock()
-	delete(r.byName, name)
+	if r.byName[name] == id {
+		delete(r.byName, name)
+	}
 	r.mu.Unlock()
 }
 

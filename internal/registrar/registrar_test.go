@@ -27,7 +27,11 @@ func TestReserve(t *testing.T) {
 			}
 		})
 	}
-	r.Release("pod-a")
+	r.Release("pod-a", "2") // not the holder: no effect
+	if id, _ := r.Get("pod-a"); id != "1" {
+		t.Fatalf("release by a non-holder freed the name")
+	}
+	r.Release("pod-a", "1")
 	if err := r.Reserve("pod-a", "2"); err != nil {
 		t.Fatalf("reserve after release: %v", err)
 	}

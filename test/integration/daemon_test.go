@@ -119,11 +119,9 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	if err := d.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- d.Cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-d.Exited():
+		if err := d.ExitErr(); err != nil {
 			log, _ := os.ReadFile(d.LogPath)
 			t.Fatalf("berth after SIGTERM: %v, want exit 0; log:\n%s", err, log)
 		}

@@ -109,6 +109,9 @@ func startBerth(t *testing.T, args ...string) *berth {
 		"--registries-conf", filepath.Join(env.confDir, "registries.conf"),
 		"--signature-policy", filepath.Join(env.confDir, "policy.json"),
 		"--log-level", "debug",
+		// An empty CNI dir unless the test brings a network: the node's
+		// own /etc/cni/net.d must not change what a test sees.
+		"--cni-config-dir", filepath.Join(root, "cni"),
 	}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -1,0 +1,126 @@
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Paths of the files every container of the pod gets.
+func (s *Sandbox) ResolvPath() string   { return filepath.Join(s.Dir, "resolv.conf") }
+func (s *Sandbox) HostsPath() string    { return filepath.Join(s.Dir, "hosts") }
+func (s *Sandbox) HostnamePath() string { return filepath.Join(s.Dir, "hostname") }
+func (s *Sandbox) ShmPath() string      { return filepath.Join(s.Dir, "shm") }
+
+// Hostname is the pod's host name: the configured one, or the node's for
+// pods in the host's network namespace that set none.
+func (s *Sandbox) Hostname() (string, error) {
+	if h := s.Config.GetHostname(); h != "" {
+		return h, nil
+	}
+	return os.Hostname()
+}
+
+// hostResolvConf is read for pods that bring no DNS config; a var for tests.
+var hostResolvConf = "/etc/resolv.conf"
+
+// WriteResolvConf writes the pod's resolv.conf from its DNSConfig, or copies
+// the node's when the pod has none.
+func (s *Sandbox) WriteResolvConf() error {
+	dns := s.Config.GetDnsConfig()
+	var content []byte
+	if len(dns.GetServers())+len(dns.GetSearches())+len(dns.GetOptions()) == 0 {
+		b, err := os.ReadFile(hostResolvConf)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read node resolv.conf: %w", err)
+		}
+		content = b
+	} else {
+		content = resolvConf(dns)
+	}
+	return writeFile(s.ResolvPath(), content)
+}
+
+func resolvConf(dns *runtime.DNSConfig) []byte {
+	var b bytes.Buffer
+	if len(dns.GetSearches()) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(dns.GetSearches(), " "))
+	}
+	for _, srv := range dns.GetServers() {
+		fmt.Fprintf(&b, "nameserver %s\n", srv)
+	}
+	if len(dns.GetOptions()) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(dns.GetOptions(), " "))
+	}
+	return b.Bytes()
+}
+
+// WriteHostsAndHostname writes /etc/hosts (localhost and the pod's own name
+// on its primary IP) and /etc/hostname. Pods in the node's network namespace
+// get the node's hosts file, as they share its addresses.
+func (s *Sandbox) WriteHostsAndHostname() error {
+	hostname, err := s.Hostname()
+	if err != nil {
+		return fmt.Errorf("pod hostname: %w", err)
+	}
+	if err := writeFile(s.HostnamePath(), []byte(hostname+"\n")); err != nil {
+		return err
+	}
+	if s.HostNetwork() {
+		b, err := os.ReadFile("/etc/hosts")
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read node hosts file: %w", err)
+		}
+		return writeFile(s.HostsPath(), b)
+	}
+	return writeFile(s.HostsPath(), hostsFile(hostname, s.IPs()))
+}
+
+func hostsFile(hostname string, ips []string) []byte {
+	var b bytes.Buffer
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
+	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+	if len(ips) > 0 {
+		fmt.Fprintf(&b, "%s\t%s\n", ips[0], hostname)
+	}
+	return b.Bytes()
+}
+
+// MountShm gives the pod a /dev/shm of its own: a tmpfs of size bytes.
+func (s *Sandbox) MountShm(size int64) error {
+	if err := os.MkdirAll(s.ShmPath(), 0o755); err != nil {
+		return fmt.Errorf("create shm dir: %w", err)
+	}
+	opts := fmt.Sprintf("mode=1777,size=%d", size)
+	if err := unix.Mount("shm", s.ShmPath(), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		return fmt.Errorf("mount shm tmpfs on %s: %w", s.ShmPath(), err)
+	}
+	return nil
+}
+
+// UnmountShm releases the pod's /dev/shm; unmounting what is not mounted
+// succeeds, so stop and remove can both call it.
+func (s *Sandbox) UnmountShm() error {
+	if err := unix.Unmount(s.ShmPath(), unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount shm %s: %w", s.ShmPath(), err)
+	}
+	return nil
+}
+
+func writeFile(path string, content []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, content, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

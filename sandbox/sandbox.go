@@ -1,0 +1,106 @@
+// Package sandbox holds Berth's pod sandboxes: their record, lifecycle state
+// and the store that indexes them by id and name. The server's handlers are
+// the only writers; everything else reads through the Store.
+package sandbox
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/namespaces"
+)
+
+// State is a sandbox's lifecycle state.
+type State string
+
+const (
+	// StateReady: namespaces and network are set up.
+	StateReady State = "ready"
+	// StateNotReady: stopped (network torn down, containers stopped).
+	StateNotReady State = "notready"
+)
+
+// Sandbox is one pod sandbox. Fields set at creation never change; the
+// mutable ones are behind mu.
+type Sandbox struct {
+	ID             string
+	Name           string
+	Config         *runtime.PodSandboxConfig
+	RuntimeHandler string
+	CreatedAt      time.Time
+	// Dir holds the pod's resolv.conf, hosts, hostname and shm mount.
+	Dir string
+	// NS are the pod's pinned namespaces ("" paths are the host's).
+	NS *namespaces.Pinned
+	// CgroupParent is where the pod's containers' cgroups go.
+	CgroupParent string
+	// InfraID is the id of the pause container, "" when the pod has none.
+	InfraID string
+
+	mu       sync.Mutex
+	state    State
+	ips      []string
+	netSetUp bool
+}
+
+// New returns a sandbox record in the NotReady state.
+func New(id, name string, cfg *runtime.PodSandboxConfig, handler, dir string) *Sandbox {
+	return &Sandbox{
+		ID: id, Name: name, Config: cfg, RuntimeHandler: handler, Dir: dir,
+		CreatedAt: time.Now(), state: StateNotReady,
+	}
+}
+
+// State returns the sandbox's state.
+func (s *Sandbox) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// SetState moves the sandbox to st.
+func (s *Sandbox) SetState(st State) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+}
+
+// IPs returns the pod's addresses, primary first.
+func (s *Sandbox) IPs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ips...)
+}
+
+// SetNetwork records whether the pod network is set up and its addresses.
+func (s *Sandbox) SetNetwork(up bool, ips []string) {
+	s.mu.Lock()
+	s.netSetUp, s.ips = up, ips
+	s.mu.Unlock()
+}
+
+// NetworkSetUp tells whether a CNI ADD succeeded and no DEL ran since.
+func (s *Sandbox) NetworkSetUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.netSetUp
+}
+
+// HostNetwork tells whether the pod uses the host's network namespace.
+func (s *Sandbox) HostNetwork() bool {
+	return s.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtime.NamespaceMode_NODE
+}
+
+// Name builds the unique sandbox name the kubelet's conventions expect.
+func Name(md *runtime.PodSandboxMetadata) string {
+	return fmt.Sprintf("k8s_POD_%s_%s_%s_%d", md.GetName(), md.GetNamespace(), md.GetUid(), md.GetAttempt())
+}
+
+// ErrNotFound builds the error for an unknown sandbox id.
+func ErrNotFound(id string) error {
+	return fmt.Errorf("pod sandbox %q: %w", id, errdefs.ErrNotFound)
+}

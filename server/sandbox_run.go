@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/undo"
+	"github.com/berth-dev/berth/namespaces"
+	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/sandbox"
+)
+
+// RunPodSandbox creates and starts a pod-level sandbox: its name, pinned
+// namespaces, DNS and hosts files, shared memory, network and (when the pod
+// needs one) infra container.
+func (s *Server) RunPodSandbox(ctx context.Context, req *runtime.RunPodSandboxRequest) (*runtime.RunPodSandboxResponse, error) {
+	cfg := req.GetConfig()
+	if err := validateSandboxConfig(cfg); err != nil {
+		return nil, err
+	}
+	handler, err := s.runtimeHandler(req.GetRuntimeHandler())
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.runPodSandbox(ctx, cfg, handler)
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+}
+
+func validateSandboxConfig(cfg *runtime.PodSandboxConfig) error {
+	md := cfg.GetMetadata()
+	switch {
+	case cfg == nil:
+		return invalidf("config", "required")
+	case md == nil:
+		return invalidf("config.metadata", "required")
+	case md.GetName() == "":
+		return invalidf("config.metadata.name", "required")
+	case md.GetNamespace() == "":
+		return invalidf("config.metadata.namespace", "required")
+	case md.GetUid() == "":
+		return invalidf("config.metadata.uid", "required")
+	}
+	return nil
+}
+
+// runtimeHandler resolves a RuntimeClass handler name; empty is the default.
+func (s *Server) runtimeHandler(name string) (string, error) {
+	if name == "" {
+		return s.config.Runtime.DefaultHandler, nil
+	}
+	if _, ok := s.config.Runtime.Handlers[name]; ok {
+		return name, nil
+	}
+	names := make([]string, 0, len(s.config.Runtime.Handlers))
+	for n := range s.config.Runtime.Handlers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "", invalidf("runtime_handler", "unknown handler %q (configured: %s)", name, strings.Join(names, ", "))
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("read random id: %v", err)) // the kernel's CSPRNG does not fail
+	}
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfig, handler string) (_ *sandbox.Sandbox, retErr error) {
+	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	hostNet := nsOpts.GetNetwork() == runtime.NamespaceMode_NODE
+	hostIPC := nsOpts.GetIpc() == runtime.NamespaceMode_NODE
+	sysctls := mergeSysctls(s.config.Runtime.DefaultSysctls, cfg.GetLinux().GetSysctls())
+	if _, err := namespaces.ValidateSysctls(sysctls, hostNet, hostIPC); err != nil {
+		return nil, fmt.Errorf("config.linux.sysctls: %w", err)
+	}
+	if !hostNet {
+		if err := s.network.Status(); err != nil {
+			return nil, fmt.Errorf("pod network is not ready: %v: %w", err, errdefs.ErrFailedPrecondition)
+		}
+	}
+
+	id := newID()
+	name := sandbox.Name(cfg.GetMetadata())
+	var undos undo.Stack
+	defer undos.Run(s.log)
+
+	if err := s.podNames.Reserve(name, id); err != nil {
+		return nil, fmt.Errorf("reserve pod name: %w", err)
+	}
+	undos.Add("release pod name "+name, func() error { s.podNames.Release(name, id); return nil })
+
+	sb := sandbox.New(id, name, cfg, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id))
+	sb.CgroupParent = s.cgroupParent(cfg)
+	log := s.log.With("pod", id, "name", name)
+	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create pod dir: %w", err)
+	}
+	undos.Add("remove pod dir", func() error { return os.RemoveAll(sb.Dir) })
+
+	hostname := cfg.GetHostname()
+	pins, err := namespaces.Pin(ctx, id, namespaces.Options{
+		Dir:      s.nsDir(),
+		NewNet:   !hostNet,
+		NewIPC:   !hostIPC,
+		NewUTS:   !hostNet,
+		Hostname: hostname,
+		Sysctls:  sysctls,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pin namespaces of pod %s: %w", id, err)
+	}
+	sb.NS = pins
+	undos.Add("unpin namespaces", func() error { return namespaces.Unpin(pins) })
+
+	if !hostIPC {
+		size, _ := config.ParseSize(s.config.Runtime.ShmSize) // validated at start-up
+		if err := sb.MountShm(size); err != nil {
+			return nil, err
+		}
+		undos.Add("unmount shm", sb.UnmountShm)
+	}
+	if err := sb.WriteResolvConf(); err != nil {
+		return nil, err
+	}
+
+	if !hostNet {
+		pod := networkPod(sb)
+		undos.Add("tear down pod network", func() error {
+			// The caller's context may be what failed; DEL must still run.
+			return s.network.Teardown(context.WithoutCancel(ctx), pod)
+		})
+		res, err := s.network.Setup(ctx, pod)
+		if err != nil {
+			return nil, fmt.Errorf("set up network of pod %s: %w", id, err)
+		}
+		sb.SetNetwork(true, res.IPs)
+		log.Info("pod network set up", "ips", res.IPs)
+	}
+	if err := sb.WriteHostsAndHostname(); err != nil {
+		return nil, err
+	}
+
+	if s.needsInfra(cfg) {
+		if err := s.startInfra(ctx, sb, &undos); err != nil {
+			return nil, fmt.Errorf("start infra container of pod %s: %w", id, err)
+		}
+	}
+
+	sb.SetState(sandbox.StateReady)
+	s.sandboxes.Add(sb)
+	undos.Commit()
+	log.Info("pod sandbox ready", "handler", handler, "hostNetwork", hostNet)
+	return sb, nil
+}
+
+// mergeSysctls lays the pod's sysctls over the configured defaults.
+func mergeSysctls(defaults []string, pod map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range defaults {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	for k, v := range pod {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) nsDir() string { return filepath.Join(s.config.Runtime.RunDir, "ns") }
+
+// cgroupParent is the pod's cgroup parent, defaulted per cgroup driver.
+func (s *Server) cgroupParent(cfg *runtime.PodSandboxConfig) string {
+	if p := cfg.GetLinux().GetCgroupParent(); p != "" {
+		return p
+	}
+	if s.config.Runtime.CgroupManager == "systemd" {
+		return "system.slice"
+	}
+	return "/berth"
+}
+
+// needsInfra tells whether the pod gets a pause container: when its
+// containers share a PID namespace (the pause process is its init) or when
+// drop_infra is off.
+func (s *Server) needsInfra(cfg *runtime.PodSandboxConfig) bool {
+	if !s.config.Runtime.DropInfra {
+		return true
+	}
+	return cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtime.NamespaceMode_POD
+}
+
+func networkPod(sb *sandbox.Sandbox) network.Pod {
+	md := sb.Config.GetMetadata()
+	pod := network.Pod{
+		ID: sb.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(),
+		NetNS: sb.NS.Net,
+	}
+	for _, pm := range sb.Config.GetPortMappings() {
+		if pm.GetHostPort() <= 0 {
+			continue // only published ports concern the portmap plugin
+		}
+		pod.PortMappings = append(pod.PortMappings, network.PortMapping{
+			HostPort:      pm.GetHostPort(),
+			ContainerPort: pm.GetContainerPort(),
+			Protocol:      strings.ToLower(pm.GetProtocol().String()),
+			HostIP:        pm.GetHostIp(),
+		})
+	}
+	return pod
+}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/sandbox"
+)
+
+// StopPodSandbox stops the pod's containers and releases its network; the
+// sandbox stays listed (NotReady) until removed. Stopping an unknown or
+// already stopped pod succeeds, as the kubelet and critest expect.
+func (s *Server) StopPodSandbox(ctx context.Context, req *runtime.StopPodSandboxRequest) (*runtime.StopPodSandboxResponse, error) {
+	if req.GetPodSandboxId() == "" {
+		return nil, invalidf("pod_sandbox_id", "required")
+	}
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	if errors.Is(err, errdefs.ErrNotFound) {
+		s.log.Debug("stop of unknown pod sandbox", "pod", req.GetPodSandboxId())
+		return &runtime.StopPodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
+	}
+	if err := s.stopPodSandbox(ctx, sb); err != nil {
+		return nil, err
+	}
+	return &runtime.StopPodSandboxResponse{}, nil
+}
+
+func (s *Server) stopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	unlock := s.lockPod(sb.ID)
+	defer unlock()
+	if err := s.stopPodContainers(ctx, sb); err != nil {
+		return err
+	}
+	if sb.InfraID != "" {
+		if err := s.stopInfra(ctx, sb); err != nil {
+			return fmt.Errorf("stop infra container of pod %s: %w", sb.ID, err)
+		}
+	}
+	// The network goes before the namespace: plugins need the netns to
+	// find and remove what they added.
+	if sb.NetworkSetUp() {
+		if err := s.network.Teardown(ctx, networkPod(sb)); err != nil {
+			return fmt.Errorf("tear down network of pod %s: %w", sb.ID, err)
+		}
+		sb.SetNetwork(false, sb.IPs())
+	}
+	if err := sb.UnmountShm(); err != nil {
+		return err
+	}
+	if sb.State() != sandbox.StateNotReady {
+		sb.SetState(sandbox.StateNotReady)
+		s.log.Info("pod sandbox stopped", "pod", sb.ID, "name", sb.Name)
+	}
+	return nil
+}
