@@ -1,10 +1,18 @@
 // Package storage owns containers/storage: image pulls, listing and removal,
 // and (later) container root filesystems.
+//
+// The daemon's main must start with `if reexec.Init() { return }`
+// (go.podman.io/storage/pkg/reexec): the overlay driver and layer extraction
+// re-execute the binary for some steps.
 package storage
 
 import (
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
+
+	cstorage "go.podman.io/storage"
 )
 
 // Options configure the image service.
@@ -24,8 +32,13 @@ type Options struct {
 
 // ImageService pulls, lists and removes images in containers/storage.
 type ImageService struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	store  cstorage.Store
+	pulls  *pullTracker
+	sweep  *layerSweeper
+	fs     fsInfoCache
+	config configCache
 }
 
 // New opens the image store.
@@ -34,8 +47,40 @@ func New(opts Options) (*ImageService, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &ImageService{opts: opts, log: log}, nil
+	store, err := openStore(opts, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &ImageService{
+		opts:   opts,
+		log:    log,
+		store:  store,
+		pulls:  newPullTracker(),
+		config: configCache{entries: map[string]configEntry{}},
+	}
+	s.sweep = &layerSweeper{store: store, log: log}
+	return s, nil
 }
 
+// Store is the underlying containers/storage store, for the code that builds
+// container root filesystems on top of images.
+func (s *ImageService) Store() cstorage.Store { return s.store }
+
+// Driver is the storage driver in use (after any fallback).
+func (s *ImageService) Driver() string { return s.store.GraphDriverName() }
+
 // Shutdown releases the store (unmounts layers held by Berth).
-func (s *ImageService) Shutdown() error { return nil }
+func (s *ImageService) Shutdown() error {
+	if _, err := s.store.Shutdown(false); err != nil {
+		return fmt.Errorf("shut down storage at %s: %w", s.opts.Root, err)
+	}
+	return nil
+}
+
+// configCache remembers image configs and sizes by image id: both are fixed
+// for the life of an image, and ListImages would otherwise re-read every
+// image's manifest and config on each call.
+type configCache struct {
+	mu      sync.Mutex
+	entries map[string]configEntry
+}
