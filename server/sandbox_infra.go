@@ -18,7 +18,7 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 
 func (s *Server) stopInfra(ctx context.Context, sb *sandbox.Sandbox) error   { return nil }
 func (s *Server) removeInfra(ctx context.Context, sb *sandbox.Sandbox) error { return nil }
-func (s *Server) infraPid(sb *sandbox.Sandbox) int                          { return 0 }
+func (s *Server) infraPid(sb *sandbox.Sandbox) int                           { return 0 }
 
 // Containers of a pod; filled in with the container lifecycle.
 func (s *Server) stopPodContainers(ctx context.Context, sb *sandbox.Sandbox) error   { return nil }
