@@ -15,7 +15,10 @@ var MirroredRegistries = []string{"registry.k8s.io", "k8s.gcr.io", "docker.io", 
 // pulls of the real registries to the rig's registry at registryAddr: each
 // real host gets a mirror at "<registryAddr>/<host>", matching where Push
 // puts images, and both the mirrors and registryAddr itself are reachable
-// over plain HTTP. Short names resolve to docker.io, permissively, so
+// over plain HTTP. The primary location of each host is rewritten to the rig
+// as well: when the mirror lacks an image, c/image falls back to the primary,
+// and that fallback must not send DNS lookups or connections off the machine.
+// Short names resolve to docker.io, permissively, so
 // "busybox" works as it does for kubelet users.
 func WriteRegistriesConf(path, registryAddr string) error {
 	var b strings.Builder
@@ -23,7 +26,7 @@ func WriteRegistriesConf(path, registryAddr string) error {
 	b.WriteString(`unqualified-search-registries = ["docker.io"]` + "\n")
 	b.WriteString(`short-name-mode = "permissive"` + "\n")
 	for _, host := range MirroredRegistries {
-		fmt.Fprintf(&b, "\n[[registry]]\nprefix = %q\nlocation = %q\n", host, host)
+		fmt.Fprintf(&b, "\n[[registry]]\nprefix = %q\nlocation = %q\ninsecure = true\n", host, registryAddr+"/"+host)
 		fmt.Fprintf(&b, "\n[[registry.mirror]]\nlocation = %q\ninsecure = true\n", registryAddr+"/"+host)
 	}
 	fmt.Fprintf(&b, "\n[[registry]]\nlocation = %q\ninsecure = true\n", registryAddr)
