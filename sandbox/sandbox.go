@@ -30,7 +30,10 @@ type Sandbox struct {
 	ID             string
 	Name           string
 	Config         *runtime.PodSandboxConfig
+	// RuntimeHandler is the handler as the request named it (reported back
+	// as is, "" included); Handler is the one that runs the pod.
 	RuntimeHandler string
+	Handler        string
 	CreatedAt      time.Time
 	// Dir holds the pod's resolv.conf, hosts, hostname and shm mount.
 	Dir string
@@ -38,8 +41,10 @@ type Sandbox struct {
 	NS *namespaces.Pinned
 	// CgroupParent is where the pod's containers' cgroups go.
 	CgroupParent string
-	// InfraID is the id of the pause container, "" when the pod has none.
-	InfraID string
+	// InfraID is the id of the pause container, "" when the pod has none;
+	// InfraBundle is its OCI bundle.
+	InfraID     string
+	InfraBundle string
 
 	mu       sync.Mutex
 	state    State
@@ -48,9 +53,9 @@ type Sandbox struct {
 }
 
 // New returns a sandbox record in the NotReady state.
-func New(id, name string, cfg *runtime.PodSandboxConfig, handler, dir string) *Sandbox {
+func New(id, name string, cfg *runtime.PodSandboxConfig, requested, handler, dir string) *Sandbox {
 	return &Sandbox{
-		ID: id, Name: name, Config: cfg, RuntimeHandler: handler, Dir: dir,
+		ID: id, Name: name, Config: cfg, RuntimeHandler: requested, Handler: handler, Dir: dir,
 		CreatedAt: time.Now(), state: StateNotReady,
 	}
 }

@@ -2,23 +2,142 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/undo"
+	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/storage"
 )
 
-// startInfra runs the pod's pause container.
-func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *undo.Stack) error {
-	return fmt.Errorf("infra containers: %w", errdefs.ErrNotImplemented)
+// infraStopTimeout bounds how long the pause process gets to exit on
+// SIGTERM; it holds nothing, so it never needs long.
+const infraStopTimeout = 5 * time.Second
+
+// rootfsMetadata is stored with every storage container Berth makes, so
+// start-up can tell Berth's own leftovers from other tools' containers.
+type rootfsMetadata struct {
+	Owner string `json:"owner"` // "berth"
+	Pod   string `json:"pod"`
+	Kind  string `json:"kind"` // "infra" or "container"
 }
 
-func (s *Server) stopInfra(ctx context.Context, sb *sandbox.Sandbox) error   { return nil }
-func (s *Server) removeInfra(ctx context.Context, sb *sandbox.Sandbox) error { return nil }
-func (s *Server) infraPid(sb *sandbox.Sandbox) int                           { return 0 }
+func encodeRootfsMetadata(pod, kind string) string {
+	b, _ := json.Marshal(rootfsMetadata{Owner: "berth", Pod: pod, Kind: kind})
+	return string(b)
+}
+
+// pauseImage returns the configured pause image, pulling it when missing as
+// the kubelet never pulls it itself.
+func (s *Server) pauseImage(ctx context.Context) (*storage.Image, error) {
+	ref := s.config.Image.PauseImage
+	img, err := s.images.Image(ctx, ref)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		s.log.Info("pulling pause image", "image", ref)
+		if _, err := s.images.PullImage(ctx, ref, storage.Credentials{}); err != nil {
+			return nil, fmt.Errorf("pull pause image: %w", err)
+		}
+		img, err = s.images.Image(ctx, ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pause image %s: %w", ref, err)
+	}
+	if img.Config == nil {
+		return nil, fmt.Errorf("pause image %s has no readable config: %w", ref, errdefs.ErrFailedPrecondition)
+	}
+	return img, nil
+}
+
+// infraContainer is the runtime's view of the pod's pause container; the
+// infra container shares the pod's id.
+func infraContainer(sb *sandbox.Sandbox) *oci.Container {
+	return &oci.Container{
+		ID:           sb.InfraID,
+		Name:         sb.Name,
+		BundleDir:    sb.InfraBundle,
+		LogPath:      filepath.Join(sb.InfraBundle, "pause.log"),
+		CgroupParent: sb.CgroupParent,
+	}
+}
+
+// startInfra runs the pod's pause container from the pause image.
+func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *undo.Stack) error {
+	rt := s.runtimes[sb.Handler]
+	img, err := s.pauseImage(ctx)
+	if err != nil {
+		return err
+	}
+	id := sb.ID
+	if err := s.images.CreateRootfs(ctx, id, sb.Name, img.ID, encodeRootfsMetadata(sb.ID, "infra")); err != nil {
+		return err
+	}
+	undos.Add("remove infra rootfs", func() error { return s.images.RemoveRootfs(id) })
+	rootfs, err := s.images.MountRootfs(id)
+	if err != nil {
+		return err
+	}
+	bundle, err := s.images.RootfsRunDir(id)
+	if err != nil {
+		return err
+	}
+	spec, err := sb.InfraSpec(rootfs, img.Config, s.config.Runtime.CgroupManager)
+	if err != nil {
+		return err
+	}
+	if err := writeSpec(bundle, spec); err != nil {
+		return err
+	}
+	sb.InfraID, sb.InfraBundle = id, bundle
+	c := infraContainer(sb)
+	if _, err := rt.CreateContainer(ctx, c); err != nil {
+		return err
+	}
+	undos.Add("delete infra container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), c) })
+	if err := rt.StartContainer(ctx, c); err != nil {
+		return err
+	}
+	s.log.Debug("infra container started", "pod", sb.ID, "handler", rt.Name())
+	return nil
+}
+
+func writeSpec(bundle string, spec any) error {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode runtime spec: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return fmt.Errorf("write runtime spec: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) stopInfra(ctx context.Context, sb *sandbox.Sandbox) error {
+	return s.runtimes[sb.Handler].StopContainer(ctx, infraContainer(sb), infraStopTimeout, syscall.SIGTERM)
+}
+
+func (s *Server) removeInfra(ctx context.Context, sb *sandbox.Sandbox) error {
+	if err := s.runtimes[sb.Handler].DeleteContainer(ctx, infraContainer(sb)); err != nil {
+		return err
+	}
+	return s.images.RemoveRootfs(sb.InfraID)
+}
+
+func (s *Server) infraPid(sb *sandbox.Sandbox) int {
+	pid, err := s.runtimes[sb.Handler].InitPid(infraContainer(sb))
+	if err != nil {
+		return 0
+	}
+	return pid
+}
 
 // Containers of a pod; filled in with the container lifecycle.
 func (s *Server) stopPodContainers(ctx context.Context, sb *sandbox.Sandbox) error   { return nil }

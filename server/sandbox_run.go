@@ -32,7 +32,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtime.RunPodSandboxRe
 	if err != nil {
 		return nil, err
 	}
-	sb, err := s.runPodSandbox(ctx, cfg, handler)
+	sb, err := s.runPodSandbox(ctx, cfg, req.GetRuntimeHandler(), handler)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfig, handler string) (_ *sandbox.Sandbox, retErr error) {
+func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfig, requested, handler string) (*sandbox.Sandbox, error) {
 	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	hostNet := nsOpts.GetNetwork() == runtime.NamespaceMode_NODE
 	hostIPC := nsOpts.GetIpc() == runtime.NamespaceMode_NODE
@@ -104,7 +104,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 	undos.Add("release pod name "+name, func() error { s.podNames.Release(name, id); return nil })
 
-	sb := sandbox.New(id, name, cfg, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id))
+	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id))
 	sb.CgroupParent = s.cgroupParent(cfg)
 	log := s.log.With("pod", id, "name", name)
 	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {

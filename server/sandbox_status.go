@@ -78,7 +78,7 @@ func (s *Server) sandboxInfo(sb *sandbox.Sandbox) (map[string]string, error) {
 	info := map[string]any{
 		"id":             sb.ID,
 		"name":           sb.Name,
-		"runtimeHandler": sb.RuntimeHandler,
+		"runtimeHandler": sb.Handler,
 		"cgroupParent":   sb.CgroupParent,
 		"netns":          sb.NS.Net,
 		"ipcns":          sb.NS.IPC,

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/keylock"
 	"github.com/berth-dev/berth/internal/registrar"
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/storage"
 )
@@ -27,8 +28,9 @@ type Server struct {
 	configPath string
 	log        *slog.Logger
 
-	images  *storage.ImageService
-	network *network.Manager
+	images   *storage.ImageService
+	network  *network.Manager
+	runtimes map[string]*oci.Runtime
 
 	sandboxes *sandbox.Store
 	podNames  *registrar.Registrar
@@ -39,6 +41,8 @@ type Server struct {
 type Deps struct {
 	Images  *storage.ImageService
 	Network *network.Manager
+	// Runtimes are the OCI runtime handlers by name.
+	Runtimes map[string]*oci.Runtime
 }
 
 // New builds a server on opened subsystems.
@@ -49,6 +53,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		log:        log,
 		images:     deps.Images,
 		network:    deps.Network,
+		runtimes:   deps.Runtimes,
 		sandboxes:  sandbox.NewStore(),
 		podNames:   registrar.New(),
 		podLocks:   keylock.New(),

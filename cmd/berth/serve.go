@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/storage"
 	"github.com/berth-dev/berth/version"
@@ -93,7 +94,24 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 	defer stopNet()
 	net.Start(netCtx)
 
-	srv := server.New(cfg, configPath, server.Deps{Images: images, Network: net}, log)
+	runtimes := map[string]*oci.Runtime{}
+	for name, h := range cfg.Runtime.Handlers {
+		rt, err := oci.New(oci.Config{
+			Name:          name,
+			Path:          h.Path,
+			Root:          h.Root,
+			ConmonPath:    cfg.Runtime.Conmon,
+			CgroupManager: cfg.Runtime.CgroupManager,
+			RunDir:        cfg.Runtime.RunDir,
+			Log:           log.With("component", "oci", "handler", name),
+		})
+		if err != nil {
+			return fmt.Errorf("runtime handler %s: %w", name, err)
+		}
+		runtimes[name] = rt
+	}
+
+	srv := server.New(cfg, configPath, server.Deps{Images: images, Network: net, Runtimes: runtimes}, log)
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(log)),
 		grpc.ChainStreamInterceptor(server.StreamInterceptor(log)),

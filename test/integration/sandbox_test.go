@@ -2,11 +2,13 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -147,6 +149,64 @@ func (b *berth) assertNoPodLeftovers(t *testing.T, tn *testNetwork) {
 			t.Errorf("IP reservations left: %v", r)
 		}
 	}
+	if ids := storageContainers(t, b); len(ids) != 0 {
+		t.Errorf("storage containers left: %v", ids)
+	}
+	if procs := processesMentioning(t, b.Root); len(procs) != 0 {
+		t.Errorf("processes left (conmon or containers): %v", procs)
+	}
+	if cgs := berthCgroups(t); len(cgs) != 0 {
+		t.Errorf("cgroups left: %v", cgs)
+	}
+}
+
+// storageContainers lists the containers/storage containers in the daemon's store.
+func storageContainers(t *testing.T, b *berth) []string {
+	t.Helper()
+	var ids []string
+	for _, f := range []string{"overlay-containers/containers.json", "vfs-containers/containers.json"} {
+		data, err := os.ReadFile(filepath.Join(b.Root, "storage", f))
+		if err != nil {
+			continue
+		}
+		var cs []struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(data, &cs); err != nil {
+			t.Fatalf("parse %s: %v", f, err)
+		}
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// processesMentioning lists processes whose command line names dir: conmon
+// and runtime processes of the daemon's containers carry its paths.
+func processesMentioning(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		if strings.Contains(cmd, dir+"/") && !strings.Contains(cmd, "--listen") { // not the daemon itself
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
+}
+
+// berthCgroups lists the cgroups of containers and conmons under the default
+// pod parent "/berth", on every hierarchy; only this package's daemons use it.
+func berthCgroups(t *testing.T) []string {
+	t.Helper()
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/berth/berth-*")
+	return matches
 }
 
 func TestHostNetworkPod(t *testing.T) {
@@ -278,4 +338,58 @@ func TestListPodSandboxFilters(t *testing.T) {
 		b.mustCrictl(t, "rmp", "-f", id)
 	}
 	b.assertNoPodLeftovers(t, tn)
+}
+
+func TestInfraContainerOnlyWhenNeeded(t *testing.T) {
+	tn := newTestNetwork(t)
+	b := startBerth(t, tn.args()...)
+	for _, tc := range []struct {
+		name      string
+		pidMode   int // runtime.NamespaceMode
+		handler   string
+		wantInfra bool
+	}{
+		{"shared pid namespace under crun", int(runtime.NamespaceMode_POD), "", true},
+		{"shared pid namespace under runc", int(runtime.NamespaceMode_POD), "runc", true},
+		{"own pid namespaces: dropped infra", int(runtime.NamespaceMode_CONTAINER), "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"runp"}
+			if tc.handler != "" {
+				args = append(args, "--runtime", tc.handler)
+			}
+			args = append(args, podJSON(t, "infra", map[string]any{
+				"linux": map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": tc.pidMode}}},
+			}))
+			id := strings.TrimSpace(b.mustCrictl(t, args...))
+			pi := b.inspectp(t, id)
+			if got := pi.Info.Pid > 0; got != tc.wantInfra {
+				t.Fatalf("infra pid = %d, want an infra process: %v", pi.Info.Pid, tc.wantInfra)
+			}
+			if tc.wantInfra {
+				handler := tc.handler
+				if handler == "" {
+					handler = "crun"
+				}
+				if pi.Status.RuntimeHandler != tc.handler {
+					t.Errorf("runtime handler = %q, want %q", pi.Status.RuntimeHandler, tc.handler)
+				}
+				// The runtime that runs the pause process is the one asked for.
+				out, err := exec.Command(handler, "--root", "/run/"+handler, "state", id).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), `"running"`) {
+					t.Errorf("%s state %s: %v\n%s", handler, id, err, out)
+				}
+				// The pause process is in the pod's network namespace.
+				podNet, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pi.Info.Pid))
+				if st, err := os.Stat(pi.Info.Netns); err != nil || podNet == "" {
+					t.Errorf("infra netns %q, pinned %v", podNet, err)
+				} else if ino := st.Sys().(*syscall.Stat_t).Ino; !strings.Contains(podNet, fmt.Sprint(ino)) {
+					t.Errorf("infra process is in %s, the pod's netns is inode %d", podNet, ino)
+				}
+			}
+			b.mustCrictl(t, "stopp", id)
+			b.mustCrictl(t, "rmp", id)
+			b.assertNoPodLeftovers(t, tn)
+		})
+	}
 }

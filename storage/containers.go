@@ -1,0 +1,95 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	cstorage "go.podman.io/storage"
+
+	"github.com/berth-dev/berth/errdefs"
+)
+
+// A container's root filesystem is a containers/storage container: a
+// writable layer on top of its image's layers, named like the CRI object so
+// `podman ps --external` shows what it belongs to.
+
+// CreateRootfs makes the storage container id, named name, from imageID.
+// metadata is stored with it (Berth writes which pod it belongs to, so
+// start-up can tell its own leftovers from other tools' containers).
+func (s *ImageService) CreateRootfs(ctx context.Context, id, name, imageID, metadata string) error {
+	_, err := s.store.CreateContainer(id, []string{name}, imageID, "", metadata, nil)
+	switch {
+	case errors.Is(err, cstorage.ErrDuplicateName), errors.Is(err, cstorage.ErrDuplicateID):
+		return fmt.Errorf("create rootfs %s (%s): %v: %w", id, name, err, errdefs.ErrAlreadyExists)
+	case errors.Is(err, cstorage.ErrImageUnknown):
+		return fmt.Errorf("create rootfs %s: image %s: %w", id, imageID, errdefs.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("create rootfs %s: %w", id, err)
+	}
+	return nil
+}
+
+// MountRootfs mounts the container's root filesystem and returns where.
+func (s *ImageService) MountRootfs(id string) (string, error) {
+	mp, err := s.store.Mount(id, "")
+	if err != nil {
+		return "", fmt.Errorf("mount rootfs of %s: %w", id, err)
+	}
+	return mp, nil
+}
+
+// UnmountRootfs unmounts the root filesystem; not mounted is fine.
+func (s *ImageService) UnmountRootfs(id string) error {
+	if _, err := s.store.Unmount(id, true); err != nil && !errors.Is(err, cstorage.ErrContainerUnknown) && !errors.Is(err, cstorage.ErrLayerUnknown) {
+		return fmt.Errorf("unmount rootfs of %s: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveRootfs unmounts and deletes the storage container. Removing what is
+// already gone succeeds: remove paths run again after crashes.
+func (s *ImageService) RemoveRootfs(id string) error {
+	if err := s.UnmountRootfs(id); err != nil {
+		return err
+	}
+	if err := s.store.DeleteContainer(id); err != nil && !errors.Is(err, cstorage.ErrContainerUnknown) && !errors.Is(err, cstorage.ErrNotAContainer) {
+		return fmt.Errorf("delete rootfs of %s: %w", id, err)
+	}
+	return nil
+}
+
+// RootfsRunDir is a volatile directory (on the storage runroot) that belongs
+// to the container: Berth keeps its OCI bundle there.
+func (s *ImageService) RootfsRunDir(id string) (string, error) {
+	dir, err := s.store.ContainerRunDirectory(id)
+	if err != nil {
+		return "", fmt.Errorf("run dir of %s: %w", id, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create run dir of %s: %w", id, err)
+	}
+	return dir, nil
+}
+
+// Rootfs is a storage container as start-up recovery sees it.
+type Rootfs struct {
+	ID       string
+	Names    []string
+	ImageID  string
+	Metadata string
+}
+
+// ListRootfs lists every storage container in the store, Berth's and others'.
+func (s *ImageService) ListRootfs() ([]Rootfs, error) {
+	cs, err := s.store.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("list storage containers: %w", err)
+	}
+	out := make([]Rootfs, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, Rootfs{ID: c.ID, Names: c.Names, ImageID: c.ImageID, Metadata: c.Metadata})
+	}
+	return out, nil
+}
