@@ -27,9 +27,9 @@ const (
 // Sandbox is one pod sandbox. Fields set at creation never change; the
 // mutable ones are behind mu.
 type Sandbox struct {
-	ID             string
-	Name           string
-	Config         *runtime.PodSandboxConfig
+	ID     string
+	Name   string
+	Config *runtime.PodSandboxConfig
 	// RuntimeHandler is the handler as the request named it (reported back
 	// as is, "" included); Handler is the one that runs the pod.
 	RuntimeHandler string
