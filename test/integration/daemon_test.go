@@ -98,21 +98,23 @@ func TestSecondDaemonOnSameSocketRefuses(t *testing.T) {
 func TestStaleSocketIsReplaced(t *testing.T) {
 	root := t.TempDir()
 	sock := filepath.Join(root, "berth.sock")
-	// A socket file nobody listens on, as a crashed daemon leaves it.
+	// A socket file nobody listens on where the daemon will listen, as a
+	// crashed daemon leaves it.
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	b := startBerth(t, "--listen", sock)
+	b := startBerthIn(t, root)
 	b.mustCrictl(t, "version")
 }
 
 func TestSIGTERMExitsCleanly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := rig.StartBerth(ctx, env.binary, t.TempDir())
+	root := t.TempDir()
+	d, err := rig.StartBerth(ctx, env.binary, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,4 +138,6 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	if _, err := os.Stat(d.Socket); !os.IsNotExist(err) {
 		t.Errorf("socket %s still exists after shutdown (err %v)", d.Socket, err)
 	}
+	unmountUnder(t, root) // a clean exit releases the store's mounts
+
 }

@@ -104,7 +104,13 @@ type berth struct {
 // registry, and stops it when the test ends.
 func startBerth(t *testing.T, args ...string) *berth {
 	t.Helper()
-	root := t.TempDir()
+	return startBerthIn(t, t.TempDir(), args...)
+}
+
+// startBerthIn is startBerth with the daemon's root chosen by the test; its
+// socket is <root>/berth.sock.
+func startBerthIn(t *testing.T, root string, args ...string) *berth {
+	t.Helper()
 	args = append([]string{
 		"--registries-conf", filepath.Join(env.confDir, "registries.conf"),
 		"--signature-policy", filepath.Join(env.confDir, "policy.json"),

@@ -82,7 +82,9 @@ func StartBerth(ctx context.Context, binary, root string, args ...string) (*Daem
 		close(d.done)
 	}()
 	if err := d.waitListening(ctx, 30*time.Second); err != nil {
-		_ = d.Kill()
+		// SIGTERM, not SIGKILL: a daemon that did start must get to release
+		// its storage mounts, or the test's temp dir cannot be removed.
+		_ = d.Stop()
 		return nil, fmt.Errorf("start berth: %w\n--- tail of %s ---\n%s", err, d.LogPath, tailFile(d.LogPath, 30))
 	}
 	return d, nil
