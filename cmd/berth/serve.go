@@ -118,6 +118,9 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
 	)
+	if err := srv.Recover(context.Background()); err != nil {
+		return fmt.Errorf("recover state: %w", err)
+	}
 	runtime.RegisterRuntimeServiceServer(g, srv)
 	runtime.RegisterImageServiceServer(g, srv)
 
