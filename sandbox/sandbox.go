@@ -10,7 +10,7 @@ import (
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/objstore"
 	"github.com/berth-dev/berth/namespaces"
 )
 
@@ -95,6 +95,16 @@ func (s *Sandbox) NetworkSetUp() bool {
 	return s.netSetUp
 }
 
+// GetID and Created let the object store index sandboxes.
+func (s *Sandbox) GetID() string      { return s.ID }
+func (s *Sandbox) Created() time.Time { return s.CreatedAt }
+
+// Store holds the daemon's sandboxes.
+type Store = objstore.Store[*Sandbox]
+
+// NewStore returns an empty sandbox store.
+func NewStore() *Store { return objstore.New[*Sandbox]("pod sandbox") }
+
 // HostNetwork tells whether the pod uses the host's network namespace.
 func (s *Sandbox) HostNetwork() bool {
 	return s.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtime.NamespaceMode_NODE
@@ -103,9 +113,4 @@ func (s *Sandbox) HostNetwork() bool {
 // Name builds the unique sandbox name the kubelet's conventions expect.
 func Name(md *runtime.PodSandboxMetadata) string {
 	return fmt.Sprintf("k8s_POD_%s_%s_%s_%d", md.GetName(), md.GetNamespace(), md.GetUid(), md.GetAttempt())
-}
-
-// ErrNotFound builds the error for an unknown sandbox id.
-func ErrNotFound(id string) error {
-	return fmt.Errorf("pod sandbox %q: %w", id, errdefs.ErrNotFound)
 }

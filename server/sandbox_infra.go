@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
-
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/oci"
@@ -137,11 +135,4 @@ func (s *Server) infraPid(sb *sandbox.Sandbox) int {
 		return 0
 	}
 	return pid
-}
-
-// Containers of a pod; filled in with the container lifecycle.
-func (s *Server) stopPodContainers(ctx context.Context, sb *sandbox.Sandbox) error   { return nil }
-func (s *Server) removePodContainers(ctx context.Context, sb *sandbox.Sandbox) error { return nil }
-func (s *Server) podContainerStatuses(sb *sandbox.Sandbox) []*runtime.ContainerStatus {
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/internal/keylock"
 	"github.com/berth-dev/berth/internal/registrar"
 	"github.com/berth-dev/berth/network"
@@ -35,6 +36,10 @@ type Server struct {
 	sandboxes *sandbox.Store
 	podNames  *registrar.Registrar
 	podLocks  *keylock.Locks
+
+	containers *container.Store
+	ctrNames   *registrar.Registrar
+	ctrLocks   *keylock.Locks
 }
 
 // Deps are the subsystems the server drives; the daemon opens them.
@@ -57,6 +62,9 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		sandboxes:  sandbox.NewStore(),
 		podNames:   registrar.New(),
 		podLocks:   keylock.New(),
+		containers: container.NewStore(),
+		ctrNames:   registrar.New(),
+		ctrLocks:   keylock.New(),
 	}
 }
 

@@ -18,6 +18,8 @@ const usage = `berth — a Kubernetes container runtime (CRI server)
 Usage:
   berth [flags]           serve the CRI on --listen
   berth config [flags]    print the effective configuration as commented TOML
+  berth check [flags]     check that this node is ready for berth (no daemon needed)
+  berth status [flags]    ask the running daemon for its conditions, pods and storage
   berth version           print the version
 
 Flags:
@@ -70,6 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "check":
+		return runCheck(fs, flags, stdout)
+	case "status":
+		return runStatus(fs, flags, stdout, stderr)
 	case "serve":
 		cfg, path, err := config.LoadWithFlags(fs, flags)
 		if err != nil {

@@ -121,6 +121,9 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 	if err := srv.Recover(context.Background()); err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
+	if err := srv.WatchExits(netCtx); err != nil {
+		return fmt.Errorf("watch container exits: %w", err)
+	}
 	runtime.RegisterRuntimeServiceServer(g, srv)
 	runtime.RegisterImageServiceServer(g, srv)
 

@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/undo"
+	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/specgen"
+)
+
+// CreateContainer creates a container in a pod: its name, root filesystem,
+// runtime spec and, through conmon, the runtime's created container.
+func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContainerRequest) (*runtime.CreateContainerResponse, error) {
+	cfg := req.GetConfig()
+	switch {
+	case req.GetPodSandboxId() == "":
+		return nil, invalidf("pod_sandbox_id", "required")
+	case cfg == nil:
+		return nil, invalidf("config", "required")
+	case cfg.GetMetadata().GetName() == "":
+		return nil, invalidf("config.metadata.name", "required")
+	case cfg.GetImage().GetImage() == "":
+		return nil, invalidf("config.image.image", "required")
+	}
+	for i, m := range cfg.GetMounts() {
+		if m.GetHostPath() == "" && m.GetImage().GetImage() == "" {
+			return nil, invalidf(fmt.Sprintf("config.mounts[%d].host_path", i), "required")
+		}
+		if m.GetContainerPath() == "" {
+			return nil, invalidf(fmt.Sprintf("config.mounts[%d].container_path", i), "required")
+		}
+	}
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	if err != nil {
+		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
+	}
+	if sb.State() != sandbox.StateReady {
+		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	c, err := s.createContainer(ctx, sb, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.CreateContainerResponse{ContainerId: c.ID}, nil
+}
+
+func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (*container.Container, error) {
+	img, err := s.images.Image(ctx, cfg.GetImage().GetImage())
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, fmt.Errorf("config.image.image: image %q is not present; pull it first: %w", cfg.GetImage().GetImage(), errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config.image.image: %w", err)
+	}
+
+	id := newID()
+	name := container.Name(cfg.GetMetadata(), sb.Config.GetMetadata())
+	c := container.New(id, name, sb.ID, cfg)
+	c.ImageID, c.Handler, c.CgroupParent = img.ID, sb.Handler, sb.CgroupParent
+	if len(img.RepoDigests) > 0 {
+		c.ImageRef = img.RepoDigests[0]
+	} else {
+		c.ImageRef = img.ID
+	}
+	log := s.log.With("container", id, "name", name, "pod", sb.ID)
+	var undos undo.Stack
+	defer undos.Run(log)
+
+	if err := s.ctrNames.Reserve(name, id); err != nil {
+		return nil, fmt.Errorf("reserve container name: %w", err)
+	}
+	undos.Add("release container name "+name, func() error { s.ctrNames.Release(name, id); return nil })
+
+	if err := s.images.CreateRootfs(ctx, id, name, img.ID, encodeRootfsMetadata(sb.ID, "container")); err != nil {
+		return nil, err
+	}
+	undos.Add("remove rootfs", func() error { return s.images.RemoveRootfs(id) })
+	rootfs, err := s.images.MountRootfs(id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Bundle, err = s.images.RootfsRunDir(id); err != nil {
+		return nil, err
+	}
+	if c.LogPath, err = containerLogPath(sb, cfg, c.Bundle); err != nil {
+		return nil, err
+	}
+
+	var imgCfg *imgspecv1.ImageConfig
+	if img.Config != nil {
+		imgCfg = &img.Config.Config
+	}
+	res, err := specgen.Generate(specgen.Input{
+		ID:                    id,
+		Config:                cfg,
+		Sandbox:               s.sandboxInfo(sb),
+		Image:                 imgCfg,
+		Rootfs:                rootfs,
+		CgroupManager:         s.config.Runtime.CgroupManager,
+		DefaultCapabilities:   s.config.Runtime.DefaultCapabilities,
+		PidsLimit:             s.config.Runtime.PidsLimit,
+		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
+		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
+		RestrictOOMScoreAdj:   true,
+		SupportsRRO:           true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generate runtime spec of container %s: %w", name, err)
+	}
+	c.Mounts, c.VolumeDirs, c.StopSignal = res.Mounts, res.VolumeDirs, res.StopSignal
+	c.User = &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{
+		Uid: int64(res.User.UID), Gid: int64(res.User.GID), SupplementalGroups: int64s(res.User.AdditionalGids),
+	}}
+	undos.Add("remove volume dirs", func() error { return os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", id)) })
+	if err := writeSpec(c.Bundle, res.Spec); err != nil {
+		return nil, err
+	}
+
+	rt := s.runtimes[c.Handler]
+	oc := s.ociContainer(c)
+	if _, err := rt.CreateContainer(ctx, oc); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", name, err)
+	}
+	undos.Add("delete runtime container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), oc) })
+
+	s.containers.Add(c)
+	undos.Commit()
+	log.Info("container created", "image", cfg.GetImage().GetImage())
+	return c, nil
+}
+
+// containerLogPath is <pod log_directory>/<log_path>, its directory made;
+// a pod without a log directory logs into the bundle, since conmon always
+// needs somewhere to write.
+func containerLogPath(sb *sandbox.Sandbox, cfg *runtime.ContainerConfig, bundle string) (string, error) {
+	dir, rel := sb.Config.GetLogDirectory(), cfg.GetLogPath()
+	if dir == "" || rel == "" {
+		return filepath.Join(bundle, "ctr.log"), nil
+	}
+	path := filepath.Join(dir, filepath.Clean("/"+rel))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("create log dir for %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// sandboxInfo is what a container's spec takes from its pod.
+func (s *Server) sandboxInfo(sb *sandbox.Sandbox) specgen.SandboxInfo {
+	nso := sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	info := specgen.SandboxInfo{
+		ID:              sb.ID,
+		CgroupParent:    sb.CgroupParent,
+		NetNS:           sb.NS.Net,
+		IPCNS:           sb.NS.IPC,
+		UTSNS:           sb.NS.UTS,
+		HostNetwork:     nso.GetNetwork() == runtime.NamespaceMode_NODE,
+		HostIPC:         nso.GetIpc() == runtime.NamespaceMode_NODE,
+		HostPID:         nso.GetPid() == runtime.NamespaceMode_NODE,
+		ResolvPath:      sb.ResolvPath(),
+		HostsPath:       sb.HostsPath(),
+		HostnamePath:    sb.HostnamePath(),
+		SecurityContext: sb.Config.GetLinux().GetSecurityContext(),
+	}
+	info.Hostname, _ = sb.Hostname()
+	if !info.HostIPC {
+		info.ShmPath = sb.ShmPath()
+	}
+	if sb.InfraID != "" {
+		info.InfraPid = s.infraPid(sb)
+	}
+	return info
+}
+
+// ociContainer is the runtime's view of c.
+func (s *Server) ociContainer(c *container.Container) *oci.Container {
+	return &oci.Container{
+		ID:           c.ID,
+		Name:         c.Name,
+		BundleDir:    c.Bundle,
+		LogPath:      c.LogPath,
+		Terminal:     c.Config.GetTty(),
+		Stdin:        c.Config.GetStdin(),
+		StdinOnce:    c.Config.GetStdinOnce(),
+		CgroupParent: c.CgroupParent,
+		LogSizeMax:   s.config.Runtime.LogSizeMax,
+	}
+}
+
+func int64s(in []uint32) []int64 {
+	out := make([]int64, len(in))
+	for i, v := range in {
+		out[i] = int64(v)
+	}
+	return out
+}

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/errdefs"
+)
+
+// RemoveContainer kills the container if it runs and removes it with all it
+// holds. Removing an unknown container succeeds.
+func (s *Server) RemoveContainer(ctx context.Context, req *runtime.RemoveContainerRequest) (*runtime.RemoveContainerResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if errors.Is(err, errdefs.ErrNotFound) {
+		s.log.Debug("remove of unknown container", "container", req.GetContainerId())
+		return &runtime.RemoveContainerResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.removeContainer(ctx, c); err != nil {
+		return nil, err
+	}
+	return &runtime.RemoveContainerResponse{}, nil
+}
+
+func (s *Server) removeContainer(ctx context.Context, c *container.Container) error {
+	if err := s.stopContainer(ctx, c, 0); err != nil {
+		return err
+	}
+	unlock := s.ctrLocks.Lock(c.ID)
+	defer unlock()
+	if err := s.runtimes[c.Handler].DeleteContainer(ctx, s.ociContainer(c)); err != nil {
+		return fmt.Errorf("delete container %s: %w", c.ID, err)
+	}
+	if err := s.images.RemoveRootfs(c.ID); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", c.ID)); err != nil {
+		return fmt.Errorf("remove volumes of container %s: %w", c.ID, err)
+	}
+	s.containers.Delete(c.ID)
+	s.ctrNames.Release(c.Name, c.ID)
+	s.log.Info("container removed", "container", c.ID, "name", c.Name)
+	return nil
+}

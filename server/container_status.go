@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/container"
+)
+
+// ContainerStatus reports a container's state, times, exit, image, mounts,
+// log path and resources.
+func (s *Server) ContainerStatus(ctx context.Context, req *runtime.ContainerStatusRequest) (*runtime.ContainerStatusResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtime.ContainerStatusResponse{Status: s.containerStatus(c)}
+	if req.GetVerbose() {
+		if resp.Info, err = s.containerInfo(c); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+var criState = map[container.State]runtime.ContainerState{
+	container.StateCreated: runtime.ContainerState_CONTAINER_CREATED,
+	container.StateRunning: runtime.ContainerState_CONTAINER_RUNNING,
+	container.StateExited:  runtime.ContainerState_CONTAINER_EXITED,
+}
+
+func (s *Server) containerStatus(c *container.Container) *runtime.ContainerStatus {
+	snap := c.Snapshot()
+	st := &runtime.ContainerStatus{
+		Id:          c.ID,
+		Metadata:    c.Config.GetMetadata(),
+		State:       criState[snap.State],
+		CreatedAt:   c.CreatedAt.UnixNano(),
+		Image:       c.Config.GetImage(),
+		ImageRef:    c.ImageRef,
+		ImageId:     c.ImageID,
+		Labels:      c.Config.GetLabels(),
+		Annotations: c.Config.GetAnnotations(),
+		Mounts:      c.Mounts,
+		LogPath:     c.LogPath,
+		User:        c.User,
+		StopSignal:  runtime.Signal(runtime.Signal_value[c.StopSignal]),
+	}
+	if !snap.StartedAt.IsZero() {
+		st.StartedAt = snap.StartedAt.UnixNano()
+	}
+	if snap.State == container.StateExited {
+		st.ExitCode = snap.Exit.Code
+		st.FinishedAt = snap.Exit.FinishedAt.UnixNano()
+		st.Reason, st.Message = snap.Exit.Reason, snap.Exit.Message
+	}
+	if snap.Resources != nil {
+		st.Resources = &runtime.ContainerResources{Linux: snap.Resources}
+	}
+	return st
+}
+
+// containerInfo is the verbose status: the pid and the OCI spec.
+func (s *Server) containerInfo(c *container.Container) (map[string]string, error) {
+	info := map[string]any{
+		"sandboxID":      c.PodID,
+		"runtimeHandler": c.Handler,
+		"bundle":         c.Bundle,
+	}
+	if pid, err := s.runtimes[c.Handler].InitPid(s.ociContainer(c)); err == nil && c.State() == container.StateRunning {
+		info["pid"] = pid
+	}
+	if b, err := os.ReadFile(filepath.Join(c.Bundle, "config.json")); err == nil {
+		info["runtimeSpec"] = json.RawMessage(b)
+	}
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encode verbose status of container %s: %w", c.ID, err)
+	}
+	return map[string]string{"info": string(b)}, nil
+}
