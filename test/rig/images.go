@@ -29,6 +29,7 @@ const (
 	RefPause39GCR  = "k8s.gcr.io/pause:3.9"
 	RefNonroot     = "docker.io/berthtest/nonroot:latest"
 	RefMultilayer  = "docker.io/berthtest/multilayer:latest"
+	RefSymlinks    = "docker.io/berthtest/symlinks:latest"
 	multilayerSize = 10 << 20 // bytes of random data in each extra layer
 )
 
@@ -118,7 +119,19 @@ func recipes(base, pause, nonroot *layer, random []*layer) []recipe {
 		{ref: RefPause39GCR, layers: []*layer{pause}, config: pauseConfig("3.9")},
 		{ref: RefNonroot, layers: []*layer{base, nonroot}, config: nonrootConfig},
 		{ref: RefMultilayer, layers: append([]*layer{base}, random...), config: shell("latest")},
+		{ref: RefSymlinks, layers: []*layer{base, symlinkLayer()}, config: shell("latest")},
 	}
+}
+
+// symlinkLayer holds symlinks that lead out of the rootfs if a runtime
+// follows them on the host: a container's mount targets and working dir
+// under them must stay inside the rootfs.
+func symlinkLayer() *layer {
+	l := newLayer("berth-rig: escaping symlinks")
+	l.symlink("evil", "/")
+	l.symlink("up", "../../../../../../..")
+	l.symlink("etc/evil-dir", "/tmp")
+	return l
 }
 
 // nonrootLayer adds user app (1000:1000) with a home directory.

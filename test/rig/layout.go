@@ -68,6 +68,11 @@ func (l *layer) hardlink(name, target string) {
 	l.add(fileEntry{name: name, typeflag: tar.TypeLink, linkname: target})
 }
 
+// symlink adds name as a symbolic link to target.
+func (l *layer) symlink(name, target string) {
+	l.add(fileEntry{name: name, typeflag: tar.TypeSymlink, mode: 0o777, linkname: target})
+}
+
 // add records an entry and creates any missing parent directories (0755,
 // root) so that every layer extracts on its own.
 func (l *layer) add(e fileEntry) {
