@@ -59,8 +59,46 @@ test: deps check build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
 
+# make install [DESTDIR=<staging root>] [PREFIX=/usr/local]
+# The binary, the systemd unit and bash completion go under PREFIX. The unit
+# goes to $(PREFIX)/lib/systemd/system as CRI-O's and containerd's do
+# (systemd reads /usr/local/lib/systemd/system; a PREFIX outside its search
+# path needs SYSTEMDUNITDIR=/etc/systemd/system), so an admin's
+# /etc/systemd/system/berth.service.d/ drop-ins override it. Configuration
+# goes under /etc (where berth's defaults look), each file only when absent:
+# a reinstall keeps the admin's edits. The default CNI conflist goes in only when the CNI conf dir
+# holds no network config at all, so it never shadows a network provider's.
+BINDIR         ?= $(PREFIX)/bin
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+
+# install_new,SRC,DEST: install SRC as DEST (mode 0644) unless DEST exists.
+define install_new
+	@if [ -e "$(2)" ]; then echo "install: keeping existing $(2)"; \
+	else install -D -m 0644 "$(1)" "$(2)" && echo "install: $(2)"; fi
+endef
+
 install: build
-	install -D -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 bin/berth $(DESTDIR)$(BINDIR)/berth
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/berth.service > $(DESTDIR)$(SYSTEMDUNITDIR)/berth.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/berth.service
+	install -D -m 0644 contrib/completion/berth.bash $(DESTDIR)$(BASHCOMPDIR)/berth
+	install -d -m 0755 $(DESTDIR)/etc/berth/berth.toml.d
+	@# The defaults alone: neither the host's /etc/berth nor its drop-ins.
+	@f=$(DESTDIR)/etc/berth/berth.toml; \
+	if [ -e "$$f" ]; then echo "install: keeping existing $$f"; \
+	else ./bin/berth config --config /dev/null --config-dir '' > "$$f.tmp" && chmod 0644 "$$f.tmp" && \
+		mv "$$f.tmp" "$$f" && echo "install: $$f (from berth config)" || { rm -f "$$f.tmp"; exit 1; }; fi
+	$(call install_new,contrib/containers/registries.conf,$(DESTDIR)/etc/containers/registries.conf)
+	$(call install_new,contrib/containers/policy.json,$(DESTDIR)/etc/containers/policy.json)
+	$(call install_new,contrib/crictl.yaml,$(DESTDIR)/etc/crictl.yaml)
+	@d=$(DESTDIR)/etc/cni/net.d; found=; \
+	for f in "$$d"/*.conflist "$$d"/*.conf "$$d"/*.json; do [ -e "$$f" ] && found=$$f && break; done; \
+	if [ -n "$$found" ]; then echo "install: $$d already holds a network config ($$found); not adding 10-berth-bridge.conflist"; \
+	else install -D -m 0644 contrib/cni/10-berth-bridge.conflist "$$d/10-berth-bridge.conflist" && \
+		echo "install: $$d/10-berth-bridge.conflist"; fi
+	@echo "install: done; start it with: systemctl daemon-reload && systemctl enable --now berth"
 
 clean:
 	rm -rf bin _output

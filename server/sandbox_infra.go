@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/specgen"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -87,7 +88,14 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 	if err != nil {
 		return err
 	}
-	spec, err := sb.InfraSpec(rootfs, img.Config, s.config.Runtime.CgroupManager)
+	spec, err := specgen.InfraSpec(specgen.InfraInput{
+		ID:                    id,
+		Sandbox:               s.sandboxInfo(sb),
+		Image:                 &img.Config.Config,
+		Rootfs:                rootfs,
+		CgroupManager:         s.config.Runtime.CgroupManager,
+		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
+	})
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func (s *Server) PodSandboxStatus(ctx context.Context, req *runtime.PodSandboxSt
 	}
 	resp := &runtime.PodSandboxStatusResponse{Status: sandboxStatus(sb)}
 	if req.GetVerbose() {
-		info, err := s.sandboxInfo(sb)
+		info, err := s.sandboxVerboseInfo(sb)
 		if err != nil {
 			return nil, err
 		}
@@ -73,8 +73,8 @@ func namespaceOptions(sb *sandbox.Sandbox) *runtime.NamespaceOption {
 	}
 }
 
-// sandboxInfo is the verbose status: what a node admin needs to debug a pod.
-func (s *Server) sandboxInfo(sb *sandbox.Sandbox) (map[string]string, error) {
+// sandboxVerboseInfo is the verbose status: what a node admin needs to debug a pod.
+func (s *Server) sandboxVerboseInfo(sb *sandbox.Sandbox) (map[string]string, error) {
 	info := map[string]any{
 		"id":             sb.ID,
 		"name":           sb.Name,

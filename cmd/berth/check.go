@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/berth-dev/berth/check"
 	"github.com/berth-dev/berth/config"
@@ -34,7 +35,8 @@ func configResult(flags *config.Flags, path string) check.Result {
 		r.Detail = fmt.Sprintf("built-in defaults (no %s)", def)
 	}
 	if dir := flags.ConfigDir(); dir != "" {
-		r.Detail += ", drop-ins from " + dir
+		drops, _ := filepath.Glob(filepath.Join(dir, "*.toml"))
+		r.Detail += fmt.Sprintf(", %d drop-ins in %s", len(drops), dir)
 	}
 	return r
 }

@@ -142,7 +142,8 @@ func TestContainerLifecycleWithCrictl(t *testing.T) {
 		t.Errorf("log file lacks the tagged lines:\n%s", raw)
 	}
 
-	if out := b.mustCrictl(t, "exec", id, "echo", "hi"); out != "hi\n" {
+	// --sync is ExecSync; crictl prints stdout and stderr, each with a newline.
+	if out := b.mustCrictl(t, "exec", "--sync", id, "echo", "hi"); strings.TrimSpace(out) != "hi" {
 		t.Errorf("crictl exec echo hi = %q", out)
 	}
 	resp, err := b.runtime.ExecSync(ctxT(t), &runtime.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 7"}})
@@ -163,7 +164,10 @@ func TestContainerLifecycleWithCrictl(t *testing.T) {
 	}
 	b.mustCrictl(t, "stop", id) // idempotent
 	b.mustCrictl(t, "rm", id)
-	b.mustCrictl(t, "rm", id) // idempotent
+	// crictl rm asks for the status first; the CRI call itself is idempotent.
+	if _, err := b.runtime.RemoveContainer(ctxT(t), &runtime.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Errorf("RemoveContainer of a removed container: %v, want success", err)
+	}
 	if out := b.mustCrictl(t, "ps", "-a", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers after rm: %q", out)
 	}
@@ -209,7 +213,7 @@ func TestContainersOfOnePodShareLocalhost(t *testing.T) {
 	var out string
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if out, err = b.crictl(t, "exec", client, "wget", "-qO-", "http://127.0.0.1:8080/"); err == nil {
+		if out, err = b.crictl(t, "exec", "--sync", client, "wget", "-qO-", "http://127.0.0.1:8080/"); err == nil {
 			break
 		}
 	}
@@ -230,7 +234,8 @@ func TestContainerUser(t *testing.T) {
 		want        string
 	}{
 		{"image USER", "docker.io/berthtest/nonroot:latest", nil, "1000 1000"},
-		{"run_as_user overrides it", "docker.io/berthtest/nonroot:latest", map[string]any{"run_as_user": map[string]any{"value": 2000}}, "2000 1000"},
+		// A uid with no passwd entry gets group 0, as in CRI-O and containerd.
+		{"run_as_user overrides it", "docker.io/berthtest/nonroot:latest", map[string]any{"run_as_user": map[string]any{"value": 2000}}, "2000 0"},
 		{"run_as_group too", "busybox", map[string]any{"run_as_user": map[string]any{"value": 3000}, "run_as_group": map[string]any{"value": 3001}}, "3000 3001"},
 		{"run_as_username", "docker.io/berthtest/nonroot:latest", map[string]any{"run_as_username": "app"}, "1000 1000"},
 	} {
@@ -240,7 +245,7 @@ func TestContainerUser(t *testing.T) {
 				extra["linux"] = map[string]any{"security_context": tc.sc}
 			}
 			id := b.runContainer(t, podID, podFile, strings.ReplaceAll(tc.name, " ", "-"), tc.image, extra)
-			out := b.mustCrictl(t, "exec", id, "sh", "-c", "echo $(id -u) $(id -g)")
+			out := b.mustCrictl(t, "exec", "--sync", id, "sh", "-c", "echo $(id -u) $(id -g)")
 			if strings.TrimSpace(out) != tc.want {
 				t.Errorf("uid gid = %q, want %q", out, tc.want)
 			}
@@ -269,9 +274,8 @@ func TestContainerSecurity(t *testing.T) {
 		{"seccomp RuntimeDefault blocks unshare", map[string]any{"seccomp": map[string]any{"profile_type": 0}}, "grep Seccomp: /proc/self/status; unshare -U true", "Seccomp:\t2", true},
 		{"unconfined allows it", map[string]any{"seccomp": map[string]any{"profile_type": 1}}, "grep Seccomp: /proc/self/status; unshare -U true && echo unshared", "unshared", false},
 		{"readonly rootfs refuses writes", map[string]any{"readonly_rootfs": true}, "touch /newfile", "Read-only file system", true},
-		{"privileged has all capabilities", map[string]any{"privileged": true}, "grep CapEff /proc/self/status", allCaps, false},
-		{"default capabilities lack NET_ADMIN", nil, "ip link add dummy0 type dummy", "", true},
-		{"added NET_ADMIN", map[string]any{"capabilities": map[string]any{"add_capabilities": []string{"NET_ADMIN"}}}, "ip link add dummy0 type dummy && echo added", "added", false},
+		{"default capabilities lack NET_ADMIN", nil, "ip link set lo mtu 1400", "", true},
+		{"added NET_ADMIN", map[string]any{"capabilities": map[string]any{"add_capabilities": []string{"NET_ADMIN"}}}, "ip link set lo mtu 1400 && echo changed", "changed", false},
 		{"drop ALL", map[string]any{"capabilities": map[string]any{"drop_capabilities": []string{"ALL"}}}, "grep CapEff /proc/self/status", "0000000000000000", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,7 +295,38 @@ func TestContainerSecurity(t *testing.T) {
 		})
 	}
 	b.mustCrictl(t, "rmp", "-f", podID)
+
+	// Only a privileged pod may hold privileged containers.
+	privPod, privFile := b.runPod(t, "privileged", map[string]any{
+		"linux": map[string]any{"security_context": map[string]any{"privileged": true}},
+	})
+	priv := b.runContainer(t, privPod, privFile, "privileged", "busybox", map[string]any{
+		"command": []string{"sleep", "3600"},
+		"linux":   map[string]any{"security_context": map[string]any{"privileged": true}},
+	})
+	// All capabilities the daemon holds: this machine withholds CAP_SYS_RESOURCE.
+	own := capEff(t, "self")
+	if out := b.mustCrictl(t, "exec", "--sync", priv, "grep", "CapEff", "/proc/self/status"); !strings.Contains(out, own) {
+		t.Errorf("privileged CapEff: %q, want the daemon's full set %s (all: %s)", out, own, allCaps)
+	}
+	b.mustCrictl(t, "rmp", "-f", privPod)
 	b.assertNoPodLeftovers(t, tn)
+}
+
+// capEff is a process's effective capability mask as /proc shows it.
+func capEff(t *testing.T, pid string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "CapEff:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "CapEff:"))
+		}
+	}
+	t.Fatal("no CapEff")
+	return ""
 }
 
 func cgroupFile(t *testing.T, id, controller, file string) string {
@@ -369,7 +404,7 @@ func TestSymlinksInImageStayInRootfs(t *testing.T) {
 			os.RemoveAll(p)
 		}
 	}
-	out := b.mustCrictl(t, "exec", id, "sh", "-c", "pwd; cat /"+escape+"-mnt/marker /tmp/"+escape+"-tmp/marker")
+	out := b.mustCrictl(t, "exec", "--sync", id, "sh", "-c", "pwd; cat /"+escape+"-mnt/marker /tmp/"+escape+"-tmp/marker")
 	if !strings.Contains(out, escape+"-wd") || strings.Count(out, "from-host") != 2 {
 		t.Errorf("inside the container: %q; want the working dir and both mounts inside the rootfs", out)
 	}

@@ -127,6 +127,12 @@ func startBerthIn(t *testing.T, root string, args ...string) *berth {
 	}
 	b := &berth{Daemon: d}
 	t.Cleanup(func() {
+		if t.Failed() && b.conn != nil {
+			// A failed test stops half-way: remove what it left so later
+			// tests and the machine start clean. Passing tests assert
+			// their own clean-up, so this never hides a leak.
+			b.removeAllPods()
+		}
 		if b.conn != nil {
 			b.conn.Close()
 		}
@@ -173,4 +179,17 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// removeAllPods force-removes every pod (and so every container).
+func (b *berth) removeAllPods() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := b.runtime.ListPodSandbox(ctx, &runtime.ListPodSandboxRequest{})
+	if err != nil {
+		return
+	}
+	for _, p := range list.GetItems() {
+		b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: p.GetId()})
+	}
 }

@@ -65,7 +65,11 @@ func (l *layer) file(name string, mode int64, data []byte) {
 // hardlink adds name as a hard link to target, an earlier regular file of
 // this layer.
 func (l *layer) hardlink(name, target string) {
-	l.add(fileEntry{name: name, typeflag: tar.TypeLink, linkname: target})
+	// Extractors apply a link header's mode and owner to the shared inode,
+	// so the link carries its target's: mode 0 here would make busybox
+	// unexecutable through every one of its applet names.
+	t := l.entries[strings.Trim(path.Clean(target), "/")]
+	l.add(fileEntry{name: name, typeflag: tar.TypeLink, linkname: target, mode: t.mode, uid: t.uid, gid: t.gid})
 }
 
 // symlink adds name as a symbolic link to target.
