@@ -126,7 +126,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		return nil, err
 	}
 
-	rt := s.runtimes[c.Handler]
+	rt := s.runtimeFor(c.Handler)
 	oc := s.ociContainer(c)
 	if _, err := rt.CreateContainer(ctx, oc); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", name, err)

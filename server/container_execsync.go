@@ -24,7 +24,7 @@ func (s *Server) ExecSync(ctx context.Context, req *runtime.ExecSyncRequest) (*r
 	if err := s.requireRunning(c); err != nil {
 		return nil, err
 	}
-	res, err := s.runtimes[c.Handler].ExecSync(ctx, s.ociContainer(c), req.GetCmd(), time.Duration(req.GetTimeout())*time.Second)
+	res, err := s.runtimeFor(c.Handler).ExecSync(ctx, s.ociContainer(c), req.GetCmd(), time.Duration(req.GetTimeout())*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
 	}
@@ -50,7 +50,7 @@ func (s *Server) ReopenContainerLog(ctx context.Context, req *runtime.ReopenCont
 	if err := s.requireRunning(c); err != nil {
 		return nil, err
 	}
-	if err := s.runtimes[c.Handler].ReopenLog(ctx, s.ociContainer(c)); err != nil {
+	if err := s.runtimeFor(c.Handler).ReopenLog(ctx, s.ociContainer(c)); err != nil {
 		return nil, fmt.Errorf("reopen log of container %s: %w", c.ID, err)
 	}
 	return &runtime.ReopenContainerLogResponse{}, nil

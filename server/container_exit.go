@@ -22,7 +22,7 @@ func (s *Server) checkExit(c *container.Container) {
 	if c.State() == container.StateExited {
 		return
 	}
-	st, exited, err := s.runtimes[c.Handler].Exit(s.ociContainer(c))
+	st, exited, err := s.runtimeFor(c.Handler).Exit(s.ociContainer(c))
 	if err != nil {
 		s.log.Warn("read container exit", "container", c.ID, "error", err)
 		return

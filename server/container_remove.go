@@ -36,7 +36,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	}
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
-	if err := s.runtimes[c.Handler].DeleteContainer(ctx, s.ociContainer(c)); err != nil {
+	if err := s.runtimeFor(c.Handler).DeleteContainer(ctx, s.ociContainer(c)); err != nil {
 		return fmt.Errorf("delete container %s: %w", c.ID, err)
 	}
 	if err := s.images.RemoveRootfs(c.ID); err != nil {

@@ -22,7 +22,7 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	if st := c.State(); st != container.StateCreated {
 		return nil, fmt.Errorf("container %s is %s, only a created container can start: %w", c.ID, st, errdefs.ErrFailedPrecondition)
 	}
-	if err := s.runtimes[c.Handler].StartContainer(ctx, s.ociContainer(c)); err != nil {
+	if err := s.runtimeFor(c.Handler).StartContainer(ctx, s.ociContainer(c)); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	if err := c.SetRunning(time.Now()); err != nil {

@@ -72,7 +72,7 @@ func (s *Server) containerInfo(c *container.Container) (map[string]string, error
 		"runtimeHandler": c.Handler,
 		"bundle":         c.Bundle,
 	}
-	if pid, err := s.runtimes[c.Handler].InitPid(s.ociContainer(c)); err == nil && c.State() == container.StateRunning {
+	if pid, err := s.runtimeFor(c.Handler).InitPid(s.ociContainer(c)); err == nil && c.State() == container.StateRunning {
 		info["pid"] = pid
 	}
 	if b, err := os.ReadFile(filepath.Join(c.Bundle, "config.json")); err == nil {

@@ -37,7 +37,7 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 		return nil
 	}
 	sig := stopSignal(c.StopSignal)
-	if err := s.runtimes[c.Handler].StopContainer(ctx, s.ociContainer(c), timeout, sig); err != nil {
+	if err := s.runtimeFor(c.Handler).StopContainer(ctx, s.ociContainer(c), timeout, sig); err != nil {
 		return fmt.Errorf("stop container %s: %w", c.ID, err)
 	}
 	s.checkExit(c)

@@ -25,7 +25,7 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtime.Upda
 	if err != nil {
 		return nil, fmt.Errorf("linux: %w", err)
 	}
-	if err := s.runtimes[c.Handler].UpdateResources(ctx, s.ociContainer(c), res); err != nil {
+	if err := s.runtimeFor(c.Handler).UpdateResources(ctx, s.ociContainer(c), res); err != nil {
 		return nil, fmt.Errorf("update resources of container %s: %w", c.ID, err)
 	}
 	c.SetResources(req.GetLinux())

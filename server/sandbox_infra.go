@@ -70,7 +70,7 @@ func infraContainer(sb *sandbox.Sandbox) *oci.Container {
 
 // startInfra runs the pod's pause container from the pause image.
 func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *undo.Stack) error {
-	rt := s.runtimes[sb.Handler]
+	rt := s.runtimeFor(sb.Handler)
 	img, err := s.pauseImage(ctx)
 	if err != nil {
 		return err
@@ -127,18 +127,18 @@ func writeSpec(bundle string, spec any) error {
 }
 
 func (s *Server) stopInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	return s.runtimes[sb.Handler].StopContainer(ctx, infraContainer(sb), infraStopTimeout, syscall.SIGTERM)
+	return s.runtimeFor(sb.Handler).StopContainer(ctx, infraContainer(sb), infraStopTimeout, syscall.SIGTERM)
 }
 
 func (s *Server) removeInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	if err := s.runtimes[sb.Handler].DeleteContainer(ctx, infraContainer(sb)); err != nil {
+	if err := s.runtimeFor(sb.Handler).DeleteContainer(ctx, infraContainer(sb)); err != nil {
 		return err
 	}
 	return s.images.RemoveRootfs(sb.InfraID)
 }
 
 func (s *Server) infraPid(sb *sandbox.Sandbox) int {
-	pid, err := s.runtimes[sb.Handler].InitPid(infraContainer(sb))
+	pid, err := s.runtimeFor(sb.Handler).InitPid(infraContainer(sb))
 	if err != nil {
 		return 0
 	}

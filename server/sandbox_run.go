@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -61,14 +60,10 @@ func (s *Server) runtimeHandler(name string) (string, error) {
 	if name == "" {
 		return s.config.Runtime.DefaultHandler, nil
 	}
-	if _, ok := s.config.Runtime.Handlers[name]; ok {
+	if s.runtimeFor(name) != nil {
 		return name, nil
 	}
-	names := make([]string, 0, len(s.config.Runtime.Handlers))
-	for n := range s.config.Runtime.Handlers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := s.handlerNames()
 	return "", invalidf("runtime_handler", "unknown handler %q (configured: %s)", name, strings.Join(names, ", "))
 }
 

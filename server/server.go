@@ -6,6 +6,7 @@ package server
 
 import (
 	"log/slog"
+	"sync"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -29,9 +30,10 @@ type Server struct {
 	configPath string
 	log        *slog.Logger
 
-	images   *storage.ImageService
-	network  *network.Manager
-	runtimes map[string]*oci.Runtime
+	images     *storage.ImageService
+	network    *network.Manager
+	runtimesMu sync.RWMutex
+	runtimes   map[string]*oci.Runtime
 
 	sandboxes *sandbox.Store
 	podNames  *registrar.Registrar

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cstorage "go.podman.io/storage"
@@ -39,6 +40,8 @@ type ImageService struct {
 	sweep  *layerSweeper
 	fs     fsInfoCache
 	config configCache
+	// live holds the settings SIGHUP may change; readers Load it once per use.
+	live atomic.Pointer[Reloadable]
 }
 
 // New opens the image store.
@@ -59,6 +62,7 @@ func New(opts Options) (*ImageService, error) {
 		config: configCache{entries: map[string]configEntry{}},
 	}
 	s.sweep = &layerSweeper{store: store, log: log}
+	s.live.Store(opts.reloadable())
 	return s, nil
 }
 

@@ -9,7 +9,7 @@ import (
 // id or one of its names matches a PinnedImages pattern.
 func (s *ImageService) pinned(id string, tags, digests []string) bool {
 	names := append(append([]string{id}, tags...), digests...)
-	patterns := s.opts.PinnedImages
+	patterns := s.live.Load().PinnedImages
 	if s.opts.PauseImage != "" {
 		patterns = append(slices.Clone(patterns), s.opts.PauseImage)
 	}

@@ -182,7 +182,7 @@ func (s *ImageService) pulled(name reference.Named, manifestBytes []byte, resolv
 // policyContext loads the signature policy for one pull, so that edits to
 // the file apply to the next pull.
 func (s *ImageService) policyContext() (*signature.PolicyContext, error) {
-	path := s.opts.SignaturePolicy
+	path := s.live.Load().SignaturePolicy
 	var (
 		policy *signature.Policy
 		err    error

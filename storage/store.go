@@ -78,13 +78,14 @@ func driverOptionsFor(driver string, all []string) []string {
 // resolution: registries.conf (and its drop-in directory next to it), the
 // signature policy and the auth file.
 func (s *ImageService) systemContext() *types.SystemContext {
+	live := s.live.Load()
 	sys := &types.SystemContext{
-		SignaturePolicyPath: s.opts.SignaturePolicy,
-		AuthFilePath:        s.authFilePath(),
+		SignaturePolicyPath: live.SignaturePolicy,
+		AuthFilePath:        s.authFilePath(live),
 	}
-	if s.opts.RegistriesConf != "" {
-		sys.SystemRegistriesConfPath = s.opts.RegistriesConf
-		sys.SystemRegistriesConfDirPath = s.opts.RegistriesConf + ".d"
+	if live.RegistriesConf != "" {
+		sys.SystemRegistriesConfPath = live.RegistriesConf
+		sys.SystemRegistriesConfDirPath = live.RegistriesConf + ".d"
 	}
 	// Kubelet never answers a prompt: resolve short names to every
 	// candidate, as CRI-O does, whatever short-name-mode says.
@@ -95,9 +96,9 @@ func (s *ImageService) systemContext() *types.SystemContext {
 
 // authFilePath is the configured auth file or, when none is configured, a
 // path that never exists, so that no credentials are picked up from $HOME.
-func (s *ImageService) authFilePath() string {
-	if s.opts.AuthFile != "" {
-		return s.opts.AuthFile
+func (s *ImageService) authFilePath(live *Reloadable) string {
+	if live.AuthFile != "" {
+		return live.AuthFile
 	}
 	return s.opts.RunRoot + "/berth-no-auth-file.json"
 }

@@ -82,7 +82,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "berth: %v\n", err)
 			return 1
 		}
-		if err := serve(cfg, path, stderr); err != nil {
+		load := func() (*config.Config, error) {
+			c, _, err := config.LoadWithFlags(fs, flags)
+			return c, err
+		}
+		if err := serve(cfg, path, load, stderr); err != nil {
 			fmt.Fprintf(stderr, "berth: %v\n", err)
 			return 1
 		}

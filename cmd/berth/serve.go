@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,18 +31,23 @@ const shutdownGrace = 30 * time.Second
 // maxMsgSize matches the kubelet's own 16 MiB limit for CRI messages.
 const maxMsgSize = 16 * 1024 * 1024
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config
+// newLogger returns the daemon's logger and the level SIGHUP may change.
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(cfg.Log.Level)) // validated by config
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
-func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
-	log := newLogger(cfg, logOut)
+// serve runs the daemon until SIGTERM or SIGINT; load re-reads the
+// configuration for SIGHUP.
+func serve(cfg *config.Config, configPath string, load func() (*config.Config, error), logOut io.Writer) error {
+	log, level := newLogger(cfg, logOut)
 	slog.SetDefault(log)
 	log.Info("starting berth", "version", version.Version, "config", configPath, "listen", cfg.API.Listen)
 
@@ -90,13 +96,12 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("set up CNI: %w", err)
 	}
-	netCtx, stopNet := context.WithCancel(context.Background())
-	defer stopNet()
-	net.Start(netCtx)
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	net.Start(bgCtx)
 
-	runtimes := map[string]*oci.Runtime{}
-	for name, h := range cfg.Runtime.Handlers {
-		rt, err := oci.New(oci.Config{
+	newRuntime := func(name string, h config.RuntimeHandler) (*oci.Runtime, error) {
+		return oci.New(oci.Config{
 			Name:          name,
 			Path:          h.Path,
 			Root:          h.Root,
@@ -105,6 +110,10 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 			RunDir:        cfg.Runtime.RunDir,
 			Log:           log.With("component", "oci", "handler", name),
 		})
+	}
+	runtimes := map[string]*oci.Runtime{}
+	for name, h := range cfg.Runtime.Handlers {
+		rt, err := newRuntime(name, h)
 		if err != nil {
 			return fmt.Errorf("runtime handler %s: %w", name, err)
 		}
@@ -121,7 +130,7 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 	if err := srv.Recover(context.Background()); err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
-	if err := srv.WatchExits(netCtx); err != nil {
+	if err := srv.WatchExits(bgCtx); err != nil {
 		return fmt.Errorf("watch container exits: %w", err)
 	}
 	runtime.RegisterRuntimeServiceServer(g, srv)
@@ -134,12 +143,26 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 		log.Debug("sd_notify", "error", err)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
-	defer stop()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve CRI: %w", err)
-	case <-ctx.Done():
+	running, err := cloneConfig(cfg)
+	if err != nil {
+		return err
+	}
+	rl := &reloader{load: load, current: running, level: level, images: images, srv: srv, newRT: newRuntime, log: log}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	defer signal.Stop(sigs)
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve CRI: %w", err)
+		case sig := <-sigs:
+			if sig != unix.SIGHUP {
+				break wait
+			}
+			log.Info("SIGHUP: reloading configuration", "config", configPath)
+			rl.reload()
+		}
 	}
 	log.Info("shutting down: finishing in-flight calls; containers keep running")
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
@@ -153,4 +176,18 @@ func serve(cfg *config.Config, configPath string, logOut io.Writer) error {
 	}
 	log.Info("berth stopped")
 	return nil
+}
+
+// cloneConfig deep-copies a configuration, so the reloader's view of the
+// running configuration is never shared with the server's.
+func cloneConfig(cfg *config.Config) (*config.Config, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("copy configuration: %w", err)
+	}
+	out := new(config.Config)
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("copy configuration: %w", err)
+	}
+	return out, nil
 }

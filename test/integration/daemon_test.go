@@ -141,3 +141,80 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	unmountUnder(t, root) // a clean exit releases the store's mounts
 
 }
+
+// SIGHUP re-reads the configuration: the log level changes at once, a
+// change that needs a restart is named, and running containers are untouched.
+func TestSIGHUPReloadsLogLevel(t *testing.T) {
+	tn := newTestNetwork(t)
+	b := startBerth(t, append(tn.args(), "--log-level", "info")...)
+	podID, podFile := b.runPod(t, "reload", nil, "busybox")
+	ctr := b.runContainer(t, podID, podFile, "keeps-running", "busybox", map[string]any{"command": []string{"sleep", "3600"}})
+
+	dropIn := filepath.Join(b.Root, "berth.toml.d", "50-reload.toml")
+	// --log-level on the command line would win over files; this daemon got
+	// it, so the drop-in's level must not apply, but its other keys do.
+	writeFile(t, dropIn, "[log]\nlevel = \"debug\"\n[image]\npinned_images = [\"docker.io/library/busybox:latest\"]\n[storage]\ndriver = \"vfs\"\n")
+	if err := b.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var log string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		raw, _ := os.ReadFile(b.LogPath)
+		if log = string(raw); strings.Contains(log, "reload: these changes need a restart") {
+			break
+		}
+	}
+	for _, want := range []string{"reload: applied", "image.pinned_images", "need a restart of berth", "storage.driver"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log after SIGHUP lacks %q:\n%s", want, log)
+		}
+	}
+	if img := imageStatus(t, b, "busybox"); !img.GetPinned() {
+		t.Errorf("busybox not pinned after reload: %v", img)
+	}
+	if ci := b.inspect(t, ctr); ci.Status.State != "CONTAINER_RUNNING" {
+		t.Errorf("container after SIGHUP: %s", ci.Status.State)
+	}
+	b.mustCrictl(t, "rmp", "-f", podID)
+	b.assertNoPodLeftovers(t, tn)
+}
+
+// Without a --log-level flag the drop-in's level applies on SIGHUP.
+func TestSIGHUPChangesLogLevel(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "berth.toml.d", "10-level.toml"), "[log]\nlevel = \"info\"\n")
+	// Not startBerth: its --log-level flag would win over the files.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := rig.StartBerth(ctx, env.binary, root, "--cni-config-dir", filepath.Join(root, "cni"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("stop berth: %v", err)
+		}
+		unmountUnder(t, root)
+	})
+	b := &berth{Daemon: d}
+	b.mustCrictl(t, "version")
+	before, _ := os.ReadFile(b.LogPath)
+	if strings.Contains(string(before), "level=DEBUG") {
+		t.Fatalf("debug lines at info level:\n%s", before)
+	}
+	writeFile(t, filepath.Join(root, "berth.toml.d", "10-level.toml"), "[log]\nlevel = \"debug\"\n")
+	if err := b.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var log string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b.mustCrictl(t, "version") // a call logs at debug
+		raw, _ := os.ReadFile(b.LogPath)
+		if log = string(raw); strings.Contains(log, "level=DEBUG") {
+			break
+		}
+	}
+	if !strings.Contains(log, "reload: applied") || !strings.Contains(log, "level=DEBUG") {
+		t.Errorf("log level did not change on SIGHUP:\n%s", log)
+	}
+}

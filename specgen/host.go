@@ -1,0 +1,114 @@
+package specgen
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/errdefs"
+)
+
+// hostFacts are the properties of the machine a spec depends on. They are
+// read once; tests replace probeHost to pretend to be another machine.
+type hostFacts struct {
+	cgroup2   bool            // /sys/fs/cgroup is a pure cgroup v2 hierarchy
+	lastCap   int             // /proc/sys/kernel/cap_last_cap
+	bounding  uint64          // the daemon's own bounding set (CapBnd)
+	oomAdj    int             // the daemon's own oom_score_adj
+	nofile    uint64          // the daemon's hard RLIMIT_NOFILE
+	hugepages map[string]bool // page sizes the kernel offers ("2MB", "1GB")
+	swap      bool            // the memory controller accounts swap
+}
+
+var probeHost = sync.OnceValue(readHostFacts)
+
+func readHostFacts() hostFacts {
+	h := hostFacts{lastCap: len(capNames) - 1, bounding: ^uint64(0), nofile: defaultNofile}
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		h.cgroup2 = true
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			h.lastCap = n
+		}
+	}
+	if b, err := readStatusField("CapBnd"); err == nil {
+		if n, err := strconv.ParseUint(b, 16, 64); err == nil {
+			h.bounding = n
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
+		h.oomAdj, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Max < h.nofile {
+		h.nofile = rl.Max
+	}
+	h.hugepages = map[string]bool{}
+	dirs, _ := filepath.Glob("/sys/kernel/mm/hugepages/hugepages-*kB")
+	for _, d := range dirs {
+		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(d), "hugepages-"), "kB"), 10, 64)
+		if err == nil {
+			h.hugepages[pageSizeName(kb*1024)] = true
+		}
+	}
+	if h.cgroup2 {
+		_, err := os.Stat("/sys/fs/cgroup/memory.swap.max")
+		if err != nil {
+			// The root cgroup has no memory.swap.max; look at a child.
+			m, _ := filepath.Glob("/sys/fs/cgroup/*/memory.swap.max")
+			h.swap = len(m) > 0
+		} else {
+			h.swap = true
+		}
+	} else {
+		_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+		h.swap = err == nil
+	}
+	return h
+}
+
+func readStatusField(name string) (string, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && k == name {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("%s not in /proc/self/status", name)
+}
+
+// pageSizeName formats a huge page size the way the hugetlb controller names
+// its files: 2097152 -> "2MB", 1073741824 -> "1GB".
+func pageSizeName(b uint64) string {
+	for _, u := range []string{"B", "KB", "MB", "GB", "TB"} {
+		if b < 1024 || b%1024 != 0 {
+			return strconv.FormatUint(b, 10) + u
+		}
+		b /= 1024
+	}
+	return strconv.FormatUint(b, 10) + "PB"
+}
+
+// invalidf builds the error for a CRI field the request got wrong:
+// "config.mounts[2].host_path: empty: invalid argument".
+func invalidf(field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
+}
+
+// preconditionf builds the error for a request this host cannot serve.
+func preconditionf(field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), errdefs.ErrFailedPrecondition)
+}
