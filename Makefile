@@ -53,7 +53,7 @@ unit:
 	$(GO) test -tags "$(TAGS)" -count=1 $$($(GO) list ./... | grep -v /test/)
 
 integration: build
-	BERTH_BINARY=$(CURDIR)/bin/berth $(GO) test -tags "$(TAGS)" -count=1 -timeout $(TEST_TIMEOUT) -v ./test/...
+	BERTH_BINARY=$(CURDIR)/bin/berth $(GO) test -p 1 -tags "$(TAGS)" -count=1 -timeout $(TEST_TIMEOUT) -v ./test/...
 
 test: deps check build
 	$(MAKE) --no-print-directory unit

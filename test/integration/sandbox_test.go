@@ -155,7 +155,7 @@ func (b *berth) assertNoPodLeftovers(t *testing.T, tn *testNetwork) {
 	if procs := processesMentioning(t, b.Root); len(procs) != 0 {
 		t.Errorf("processes left (conmon or containers): %v", procs)
 	}
-	if cgs := berthCgroups(t); len(cgs) != 0 {
+	if cgs := berthCgroups(t, b); len(cgs) != 0 {
 		t.Errorf("cgroups left: %v", cgs)
 	}
 }
@@ -201,12 +201,24 @@ func processesMentioning(t *testing.T, dir string) []string {
 	return out
 }
 
-// berthCgroups lists the cgroups of containers and conmons under the default
-// pod parent "/berth", on every hierarchy; only this package's daemons use it.
-func berthCgroups(t *testing.T) []string {
+// berthCgroups lists the cgroups, on every hierarchy, under the default pod
+// parent "/berth" that belong to this daemon's pods and containers (every id
+// it made is in its log): other daemons on the machine use that parent too.
+func berthCgroups(t *testing.T, b *berth) []string {
 	t.Helper()
+	log, err := os.ReadFile(b.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
 	matches, _ := filepath.Glob("/sys/fs/cgroup/*/berth/berth-*")
-	return matches
+	for _, m := range matches {
+		id := strings.TrimPrefix(strings.TrimPrefix(filepath.Base(m), "berth-"), "conmon-")
+		if strings.Contains(string(log), id) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func TestHostNetworkPod(t *testing.T) {
