@@ -136,6 +136,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	s.containers.Add(c)
 	undos.Commit()
 	log.Info("container created", "image", cfg.GetImage().GetImage())
+	s.emit(runtime.ContainerEventType_CONTAINER_CREATED_EVENT, c)
 	return c, nil
 }
 

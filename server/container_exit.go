@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/oci"
 )
@@ -33,5 +35,6 @@ func (s *Server) checkExit(c *container.Container) {
 	e := container.Exit{Code: st.Code, FinishedAt: st.Finished, Reason: container.ExitReason(st.Code, st.OOMKilled)}
 	if c.SetExited(e) {
 		s.log.Info("container exited", "container", c.ID, "name", c.Name, "code", e.Code, "reason", e.Reason)
+		s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
 	}
 }

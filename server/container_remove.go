@@ -48,5 +48,6 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	s.containers.Delete(c.ID)
 	s.ctrNames.Release(c.Name, c.ID)
 	s.log.Info("container removed", "container", c.ID, "name", c.Name)
+	s.emit(runtime.ContainerEventType_CONTAINER_DELETED_EVENT, c)
 	return nil
 }

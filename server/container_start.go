@@ -29,6 +29,7 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 		return nil, err
 	}
 	s.log.Info("container started", "container", c.ID, "name", c.Name)
+	s.emit(runtime.ContainerEventType_CONTAINER_STARTED_EVENT, c)
 	// A process that exits at once may have done so before the state said
 	// running; the exit watcher's report then found nothing to update.
 	s.checkExit(c)

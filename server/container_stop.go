@@ -44,7 +44,9 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 	if c.State() != container.StateExited {
 		// A created container that never ran has no exit file: conmon
 		// writes one only for a process that started.
-		c.SetExited(container.Exit{Code: 0, FinishedAt: time.Now(), Reason: "Completed"})
+		if c.SetExited(container.Exit{Code: 0, FinishedAt: time.Now(), Reason: "Completed"}) {
+			s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
+		}
 	}
 	s.log.Info("container stopped", "container", c.ID, "name", c.Name)
 	return nil

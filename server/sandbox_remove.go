@@ -48,5 +48,6 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtime.RemovePodSan
 	s.sandboxes.Delete(sb.ID)
 	s.podNames.Release(sb.Name, sb.ID)
 	s.log.Info("pod sandbox removed", "pod", sb.ID, "name", sb.Name)
+	s.emitSandbox(runtime.ContainerEventType_CONTAINER_DELETED_EVENT, sb)
 	return &runtime.RemovePodSandboxResponse{}, nil
 }

@@ -160,6 +160,8 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	s.sandboxes.Add(sb)
 	undos.Commit()
 	log.Info("pod sandbox ready", "handler", handler, "hostNetwork", hostNet)
+	s.emitSandbox(runtime.ContainerEventType_CONTAINER_CREATED_EVENT, sb)
+	s.emitSandbox(runtime.ContainerEventType_CONTAINER_STARTED_EVENT, sb)
 	return sb, nil
 }
 

@@ -57,6 +57,7 @@ func (s *Server) stopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error 
 	if sb.State() != sandbox.StateNotReady {
 		sb.SetState(sandbox.StateNotReady)
 		s.log.Info("pod sandbox stopped", "pod", sb.ID, "name", sb.Name)
+		s.emitSandbox(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, sb)
 	}
 	return nil
 }

@@ -30,8 +30,10 @@ type Server struct {
 	configPath string
 	log        *slog.Logger
 
-	images     *storage.ImageService
-	network    *network.Manager
+	images  *storage.ImageService
+	network *network.Manager
+	events  EventPublisher
+
 	runtimesMu sync.RWMutex
 	runtimes   map[string]*oci.Runtime
 
@@ -50,11 +52,18 @@ type Deps struct {
 	Network *network.Manager
 	// Runtimes are the OCI runtime handlers by name.
 	Runtimes map[string]*oci.Runtime
+	// Events receives container lifecycle events; nil drops them.
+	Events EventPublisher
 }
 
 // New builds a server on opened subsystems.
 func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Server {
+	events := deps.Events
+	if events == nil {
+		events = noEvents{}
+	}
 	return &Server{
+		events:     events,
 		config:     cfg,
 		configPath: configPath,
 		log:        log,

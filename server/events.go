@@ -1,0 +1,48 @@
+package server
+
+import (
+	"time"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/sandbox"
+)
+
+// EventPublisher delivers container lifecycle events to GetContainerEvents
+// subscribers. Publish must never block: a slow subscriber must not hold
+// up container operations.
+type EventPublisher interface {
+	Publish(*runtime.ContainerEventResponse)
+}
+
+type noEvents struct{}
+
+func (noEvents) Publish(*runtime.ContainerEventResponse) {}
+
+// emit publishes one lifecycle event of c with its pod's status and the
+// statuses of the pod's containers, as the kubelet's evented PLEG reads them.
+func (s *Server) emit(typ runtime.ContainerEventType, c *container.Container) {
+	ev := &runtime.ContainerEventResponse{
+		ContainerId:        c.ID,
+		ContainerEventType: typ,
+		CreatedAt:          time.Now().UnixNano(),
+	}
+	if sb, err := s.sandboxes.Get(c.PodID); err == nil {
+		ev.PodSandboxStatus = sandboxStatus(sb)
+		ev.ContainersStatuses = s.podContainerStatuses(sb)
+	}
+	s.events.Publish(ev)
+}
+
+// emitSandbox publishes a sandbox lifecycle event: as in containerd, the
+// event's container id is the sandbox's own.
+func (s *Server) emitSandbox(typ runtime.ContainerEventType, sb *sandbox.Sandbox) {
+	s.events.Publish(&runtime.ContainerEventResponse{
+		ContainerId:        sb.ID,
+		ContainerEventType: typ,
+		CreatedAt:          time.Now().UnixNano(),
+		PodSandboxStatus:   sandboxStatus(sb),
+		ContainersStatuses: s.podContainerStatuses(sb),
+	})
+}
