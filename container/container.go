@@ -50,6 +50,7 @@ type Container struct {
 	User *runtime.ContainerUser
 
 	mu        sync.Mutex
+	phase     Phase
 	state     State
 	startedAt time.Time
 	exit      Exit
@@ -68,7 +69,7 @@ type Exit struct {
 func New(id, name, podID string, cfg *runtime.ContainerConfig) *Container {
 	return &Container{
 		ID: id, Name: name, PodID: podID, Config: cfg,
-		CreatedAt: time.Now(), state: StateCreated,
+		CreatedAt: time.Now(), state: StateCreated, phase: PhaseCreating,
 		resources: cfg.GetLinux().GetResources(),
 	}
 }
@@ -79,6 +80,7 @@ func (c *Container) Created() time.Time { return c.CreatedAt }
 
 // Snapshot is a consistent copy of the lifecycle fields.
 type Snapshot struct {
+	Phase     Phase
 	State     State
 	StartedAt time.Time
 	Exit      Exit
@@ -89,7 +91,14 @@ type Snapshot struct {
 func (c *Container) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Snapshot{State: c.state, StartedAt: c.startedAt, Exit: c.exit, Resources: c.resources}
+	return Snapshot{Phase: c.phase, State: c.state, StartedAt: c.startedAt, Exit: c.exit, Resources: c.resources}
+}
+
+// SetPhase records how far creation or removal got, for the next checkpoint.
+func (c *Container) SetPhase(p Phase) {
+	c.mu.Lock()
+	c.phase = p
+	c.mu.Unlock()
 }
 
 // State returns the lifecycle state.

@@ -54,3 +54,32 @@ func TestName(t *testing.T) {
 		t.Errorf("Name = %s, want %s", got, want)
 	}
 }
+
+func TestRecordRoundTrip(t *testing.T) {
+	cfg := &runtime.ContainerConfig{Metadata: &runtime.ContainerMetadata{Name: "app", Attempt: 1}, Labels: map[string]string{"a": "b"}}
+	c := New("id1", "k8s_app", "pod1", cfg)
+	c.ImageRef, c.LogPath, c.VolumeDirs = "busybox@sha256:x", "/var/log/pods/x/app/0.log", []string{"/v/1"}
+	c.Mounts = []*runtime.Mount{{ContainerPath: "/data", HostPath: "/srv", Readonly: true}}
+	c.User = &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{Uid: 1000, Gid: 1000}}
+	c.SetRunning(time.Unix(100, 0))
+	c.SetExited(Exit{Code: 2, FinishedAt: time.Unix(200, 0), Reason: "Error"})
+	c.SetResources(&runtime.LinuxContainerResources{MemoryLimitInBytes: 1 << 26})
+
+	c.SetPhase(PhaseCreated)
+	rec, err := c.Record()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := FromRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Config.GetMetadata().GetName() != "app" || back.Config.GetLabels()["a"] != "b" ||
+		back.LogPath != c.LogPath || back.Mounts[0].GetHostPath() != "/srv" || back.User.GetLinux().GetUid() != 1000 {
+		t.Errorf("round trip lost fields: %+v", back)
+	}
+	snap := back.Snapshot()
+	if snap.Phase != PhaseCreated || snap.State != StateExited || snap.Exit.Code != 2 || !snap.StartedAt.Equal(time.Unix(100, 0)) || snap.Resources.GetMemoryLimitInBytes() != 1<<26 {
+		t.Errorf("round trip lost lifecycle: %+v", snap)
+	}
+}

@@ -34,8 +34,10 @@ func (r *Runtime) DeleteContainer(ctx context.Context, c *Container) error {
 		return err
 	}
 	var errs []error
-	for _, name := range conmon.BundleFiles {
-		errs = append(errs, removeFile(filepath.Join(c.BundleDir, name)))
+	if c.BundleDir != "" { // unknown for leftovers found at start-up; never resolve against the cwd
+		for _, name := range conmon.BundleFiles {
+			errs = append(errs, removeFile(filepath.Join(c.BundleDir, name)))
+		}
 	}
 	errs = append(errs,
 		removeFile(filepath.Join(r.socketDir(), c.ID)),

@@ -47,6 +47,7 @@ type Sandbox struct {
 	InfraBundle string
 
 	mu       sync.Mutex
+	phase    Phase
 	state    State
 	ips      []string
 	netSetUp bool
@@ -56,7 +57,7 @@ type Sandbox struct {
 func New(id, name string, cfg *runtime.PodSandboxConfig, requested, handler, dir string) *Sandbox {
 	return &Sandbox{
 		ID: id, Name: name, Config: cfg, RuntimeHandler: requested, Handler: handler, Dir: dir,
-		CreatedAt: time.Now(), state: StateNotReady,
+		CreatedAt: time.Now(), state: StateNotReady, phase: PhaseCreating,
 	}
 }
 
@@ -72,6 +73,20 @@ func (s *Sandbox) SetState(st State) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
+}
+
+// SetPhase records how far creation or removal got, for the next checkpoint.
+func (s *Sandbox) SetPhase(p Phase) {
+	s.mu.Lock()
+	s.phase = p
+	s.mu.Unlock()
+}
+
+// Phase returns the sandbox's phase.
+func (s *Sandbox) Phase() Phase {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.phase
 }
 
 // IPs returns the pod's addresses, primary first.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/crashpoint"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
@@ -80,6 +81,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		return nil, fmt.Errorf("reserve container name: %w", err)
 	}
 	undos.Add("release container name "+name, func() error { s.ctrNames.Release(name, id); return nil })
+	// Recorded before anything is made; the record's deletion is the last
+	// undo, so a crash at any later step is undone by recovery.
+	if err := s.saveContainer(c); err != nil {
+		return nil, err
+	}
+	undos.Add("delete container record", func() error { return s.containerRecords().Delete(id) })
+	crashpoint.Hit("CreateContainer:recorded")
 
 	if err := s.images.CreateRootfs(ctx, id, name, img.ID, encodeRootfsMetadata(sb.ID, "container")); err != nil {
 		return nil, err
@@ -89,6 +97,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	if err != nil {
 		return nil, err
 	}
+	crashpoint.Hit("CreateContainer:rootfs")
 	if c.Bundle, err = s.images.RootfsRunDir(id); err != nil {
 		return nil, err
 	}
@@ -132,7 +141,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
 	undos.Add("delete runtime container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), oc) })
+	crashpoint.Hit("CreateContainer:runtime")
 
+	c.SetPhase(container.PhaseCreated)
+	if err := s.saveContainer(c); err != nil {
+		return nil, err
+	}
+	crashpoint.Hit("CreateContainer:done")
 	s.containers.Add(c)
 	undos.Commit()
 	log.Info("container created", "image", cfg.GetImage().GetImage())

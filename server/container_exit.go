@@ -34,6 +34,7 @@ func (s *Server) checkExit(c *container.Container) {
 	}
 	e := container.Exit{Code: st.Code, FinishedAt: st.Finished, Reason: container.ExitReason(st.Code, st.OOMKilled)}
 	if c.SetExited(e) {
+		s.saveContainerState(c)
 		s.log.Info("container exited", "container", c.ID, "name", c.Name, "code", e.Code, "reason", e.Reason)
 		s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
 	}

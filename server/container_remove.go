@@ -31,6 +31,10 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtime.RemoveContain
 }
 
 func (s *Server) removeContainer(ctx context.Context, c *container.Container) error {
+	c.SetPhase(container.PhaseRemoving)
+	if err := s.saveContainer(c); err != nil {
+		return err
+	}
 	if err := s.stopContainer(ctx, c, 0); err != nil {
 		return err
 	}
@@ -44,6 +48,9 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	}
 	if err := os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", c.ID)); err != nil {
 		return fmt.Errorf("remove volumes of container %s: %w", c.ID, err)
+	}
+	if err := s.containerRecords().Delete(c.ID); err != nil {
+		return err
 	}
 	s.containers.Delete(c.ID)
 	s.ctrNames.Release(c.Name, c.ID)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/crashpoint"
 )
 
 // StartContainer starts a created container.
@@ -25,9 +26,11 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	if err := s.runtimeFor(c.Handler).StartContainer(ctx, s.ociContainer(c)); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", c.ID, err)
 	}
+	crashpoint.Hit("StartContainer:started")
 	if err := c.SetRunning(time.Now()); err != nil {
 		return nil, err
 	}
+	s.saveContainerState(c)
 	s.log.Info("container started", "container", c.ID, "name", c.Name)
 	s.emit(runtime.ContainerEventType_CONTAINER_STARTED_EVENT, c)
 	// A process that exits at once may have done so before the state said

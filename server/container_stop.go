@@ -45,6 +45,7 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 		// A created container that never ran has no exit file: conmon
 		// writes one only for a process that started.
 		if c.SetExited(container.Exit{Code: 0, FinishedAt: time.Now(), Reason: "Completed"}) {
+			s.saveContainerState(c)
 			s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
 		}
 	}

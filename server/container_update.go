@@ -29,6 +29,7 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtime.Upda
 		return nil, fmt.Errorf("update resources of container %s: %w", c.ID, err)
 	}
 	c.SetResources(req.GetLinux())
+	s.saveContainerState(c)
 	s.log.Info("container resources updated", "container", c.ID)
 	return &runtime.UpdateContainerResourcesResponse{}, nil
 }

@@ -2,15 +2,59 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/internal/checkpoint"
+	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/sandbox"
 )
 
-// Recover runs once at start-up, before the socket serves: it releases what
-// a previous run left behind. Pods Berth still knows keep their network;
-// every other CNI attachment in the cache is deleted, so stale host-local
-// reservations are freed.
+// Recover runs once at start-up, before the socket serves. It restores every
+// sandbox and container from its record, re-deriving what runs from conmon
+// and the runtime; it undoes creations and finishes removals a crash
+// interrupted; and it releases leftovers no record describes (storage
+// containers, pinned namespaces, pod dirs, conmons, CNI attachments).
 func (s *Server) Recover(ctx context.Context) error {
+	pods, bad, err := checkpoint.Load[sandbox.Record](s.sandboxRecords())
+	if err != nil {
+		return err
+	}
+	for id, err := range bad {
+		s.log.Error("unreadable pod record: its pod is treated as a leftover", "pod", id, "error", err)
+		s.sandboxRecords().Delete(id)
+	}
+	ctrs, bad, err := checkpoint.Load[container.Record](s.containerRecords())
+	if err != nil {
+		return err
+	}
+	for id, err := range bad {
+		s.log.Error("unreadable container record: its container is treated as a leftover", "container", id, "error", err)
+		s.containerRecords().Delete(id)
+	}
+
+	for _, rec := range pods {
+		s.recoverSandbox(ctx, rec)
+	}
+	for _, rec := range ctrs {
+		s.recoverContainer(ctx, rec)
+	}
+	// Incomplete pods are removed after their containers were seen to.
+	for _, sb := range s.sandboxes.List() {
+		if sb.Phase() != sandbox.PhaseCreated {
+			s.log.Info("finishing an interrupted pod operation", "pod", sb.ID, "phase", sb.Phase())
+			if err := s.removePodSandbox(ctx, sb); err != nil {
+				s.log.Error("remove interrupted pod", "pod", sb.ID, "error", err)
+			}
+		}
+	}
+	s.removeLeftovers(ctx)
+
 	var keep []network.Pod
 	for _, sb := range s.sandboxes.List() {
 		if sb.NetworkSetUp() {
@@ -22,5 +66,158 @@ func (s *Server) Recover(ctx context.Context) error {
 		// runtime down.
 		s.log.Warn("CNI garbage collection failed", "error", err)
 	}
+	s.log.Info("state recovered", "pods", len(s.sandboxes.List()), "containers", len(s.containers.List()))
 	return nil
+}
+
+// recoverSandbox restores one pod. A pod whose pinned namespaces are gone
+// (the node rebooted: the run dir is a tmpfs) is NotReady with no network.
+func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
+	sb, err := sandbox.FromRecord(rec)
+	if err != nil {
+		s.log.Error("restore pod", "pod", rec.ID, "error", err)
+		return
+	}
+	if s.runtimeFor(sb.Handler) == nil {
+		s.log.Warn("pod's runtime handler is no longer configured; using the default", "pod", sb.ID, "handler", sb.Handler)
+		sb.Handler = s.config.Runtime.DefaultHandler
+	}
+	if sb.Phase() == sandbox.PhaseCreating {
+		// Whatever a crash left may exist whether or not the record says
+		// so yet: the undo must try every step.
+		sb.InfraID = sb.ID
+		if !sb.HostNetwork() {
+			sb.SetNetwork(true, nil)
+			sb.NS.Net = namespaces.PinPath(s.nsDir(), namespaces.KindNet, sb.ID)
+		}
+	}
+	if sb.Phase() == sandbox.PhaseCreated && sb.State() == sandbox.StateReady && !s.sandboxAlive(sb) {
+		s.log.Warn("pod's namespaces or infra process are gone; it is not ready", "pod", sb.ID)
+		sb.SetState(sandbox.StateNotReady)
+		if sb.NS.Net != "" && !namespaces.IsPinned(sb.NS.Net) {
+			sb.SetNetwork(false, sb.IPs())
+		}
+		s.saveSandbox(sb)
+	}
+	if err := s.podNames.Reserve(sb.Name, sb.ID); err != nil {
+		s.log.Error("restore pod name", "pod", sb.ID, "error", err)
+	}
+	s.sandboxes.Add(sb)
+}
+
+// sandboxAlive tells whether a ready pod survived: its pins are mounted and
+// its infra process (if any) runs.
+func (s *Server) sandboxAlive(sb *sandbox.Sandbox) bool {
+	for _, p := range []string{sb.NS.Net, sb.NS.IPC, sb.NS.UTS} {
+		if p != "" && !namespaces.IsPinned(p) {
+			return false
+		}
+	}
+	if sb.InfraID != "" {
+		rt := s.runtimeFor(sb.Handler)
+		if _, exited, _ := rt.Exit(infraContainer(sb)); exited || !rt.IsConmonAlive(infraContainer(sb)) {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverContainer restores one container and re-derives its state.
+func (s *Server) recoverContainer(ctx context.Context, rec *container.Record) {
+	c, err := container.FromRecord(rec)
+	if err != nil {
+		s.log.Error("restore container", "container", rec.ID, "error", err)
+		return
+	}
+	if s.runtimeFor(c.Handler) == nil {
+		c.Handler = s.config.Runtime.DefaultHandler
+	}
+	if err := s.ctrNames.Reserve(c.Name, c.ID); err != nil {
+		s.log.Error("restore container name", "container", c.ID, "error", err)
+	}
+	s.containers.Add(c)
+	if _, err := s.sandboxes.Get(c.PodID); err != nil || c.Snapshot().Phase != container.PhaseCreated {
+		// Interrupted create or remove, or a pod that is gone: finish it.
+		s.log.Info("removing container an interrupted operation left", "container", c.ID, "phase", c.Snapshot().Phase)
+		if err := s.removeContainer(ctx, c); err != nil {
+			s.log.Error("remove interrupted container", "container", c.ID, "error", err)
+		}
+		return
+	}
+	s.checkExit(c) // an exit while Berth was down is in conmon's exit file
+	if st := c.State(); st != container.StateExited && !s.runtimeFor(c.Handler).IsConmonAlive(s.ociContainer(c)) {
+		// No conmon and no exit file: the node rebooted (the exit dir is a
+		// tmpfs) or conmon was killed. The exit code is unknowable.
+		c.SetExited(container.Exit{
+			Code: 255, FinishedAt: time.Now(), Reason: "Error",
+			Message: "container state lost: conmon is gone (node reboot or conmon killed)",
+		})
+		s.saveContainerState(c)
+	}
+}
+
+// removeLeftovers releases what no record describes: storage containers
+// Berth made, pinned namespaces, pod dirs and conmon dirs of unknown ids.
+func (s *Server) removeLeftovers(ctx context.Context) {
+	known := map[string]bool{}
+	for _, sb := range s.sandboxes.List() {
+		known[sb.ID] = true
+	}
+	for _, c := range s.containers.List() {
+		known[c.ID] = true
+	}
+	if rootfs, err := s.images.ListRootfs(); err == nil {
+		for _, r := range rootfs {
+			var md rootfsMetadata
+			if json.Unmarshal([]byte(r.Metadata), &md) != nil || md.Owner != "berth" || known[r.ID] {
+				continue // another tool's container, or one of ours
+			}
+			s.log.Info("removing leftover storage container", "id", r.ID, "names", r.Names)
+			s.removeLeftoverContainer(ctx, r.ID)
+		}
+	}
+	if ids, err := namespaces.List(s.nsDir()); err == nil {
+		for _, id := range ids {
+			if !known[id] {
+				s.log.Info("removing leftover pinned namespaces", "pod", id)
+				if err := namespaces.Remove(s.nsDir(), id); err != nil {
+					s.log.Warn("remove leftover namespaces", "pod", id, "error", err)
+				}
+			}
+		}
+	}
+	podsDir := filepath.Join(s.config.Runtime.RunDir, "pods")
+	if entries, err := os.ReadDir(podsDir); err == nil {
+		for _, e := range entries {
+			if !known[e.Name()] {
+				sb := &sandbox.Sandbox{ID: e.Name(), Dir: filepath.Join(podsDir, e.Name())}
+				sb.UnmountShm()
+				os.RemoveAll(sb.Dir)
+			}
+		}
+	}
+	ctrDir := filepath.Join(s.config.Runtime.RunDir, "containers")
+	if entries, err := os.ReadDir(ctrDir); err == nil {
+		for _, e := range entries {
+			if !known[e.Name()] {
+				s.log.Info("removing leftover conmon of an unknown container", "id", e.Name())
+				s.removeLeftoverContainer(ctx, e.Name())
+			}
+		}
+	}
+}
+
+// removeLeftoverContainer deletes an unknown container from every runtime
+// and from storage; each step is a no-op where there is nothing.
+func (s *Server) removeLeftoverContainer(ctx context.Context, id string) {
+	bundle, _ := s.images.RootfsRunDir(id)
+	for _, name := range s.handlerNames() {
+		if err := s.runtimeFor(name).DeleteContainer(ctx, &oci.Container{ID: id, BundleDir: bundle}); err != nil {
+			s.log.Warn("delete leftover container", "id", id, "handler", name, "error", err)
+		}
+	}
+	if err := s.images.RemoveRootfs(id); err != nil {
+		s.log.Warn("remove leftover rootfs", "id", id, "error", err)
+	}
+	os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", id))
 }

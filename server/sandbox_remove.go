@@ -9,7 +9,9 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/crashpoint"
 	"github.com/berth-dev/berth/namespaces"
+	"github.com/berth-dev/berth/sandbox"
 )
 
 // RemovePodSandbox stops the pod if needed and removes its containers,
@@ -26,28 +28,53 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtime.RemovePodSan
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
-	if err := s.stopPodSandbox(ctx, sb); err != nil {
+	if err := s.removePodSandbox(ctx, sb); err != nil {
 		return nil, err
+	}
+	return &runtime.RemovePodSandboxResponse{}, nil
+}
+
+// removePodSandbox releases everything of sb. Every step is idempotent, so
+// start-up recovery uses it as well to finish a removal or undo a creation a
+// crash interrupted.
+func (s *Server) removePodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	// Marked first: a crash from here on is finished by recovery, never
+	// left as a half-removed pod that lists as present.
+	sb.SetPhase(sandbox.PhaseRemoving)
+	if err := s.saveSandbox(sb); err != nil {
+		return err
+	}
+	crashpoint.Hit("RemovePodSandbox:marked")
+	if err := s.stopPodSandbox(ctx, sb); err != nil {
+		return err
 	}
 	unlock := s.lockPod(sb.ID)
 	defer unlock()
 	if err := s.removePodContainers(ctx, sb); err != nil {
-		return nil, err
+		return err
 	}
+	crashpoint.Hit("RemovePodSandbox:containers")
 	if sb.InfraID != "" {
 		if err := s.removeInfra(ctx, sb); err != nil {
-			return nil, fmt.Errorf("remove infra container of pod %s: %w", sb.ID, err)
+			return fmt.Errorf("remove infra container of pod %s: %w", sb.ID, err)
 		}
 	}
 	if err := namespaces.Remove(s.nsDir(), sb.ID); err != nil {
-		return nil, fmt.Errorf("remove namespaces of pod %s: %w", sb.ID, err)
+		return fmt.Errorf("remove namespaces of pod %s: %w", sb.ID, err)
+	}
+	crashpoint.Hit("RemovePodSandbox:namespaces")
+	if err := sb.UnmountShm(); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(sb.Dir); err != nil {
-		return nil, fmt.Errorf("remove dir of pod %s: %w", sb.ID, err)
+		return fmt.Errorf("remove dir of pod %s: %w", sb.ID, err)
+	}
+	if err := s.sandboxRecords().Delete(sb.ID); err != nil {
+		return err
 	}
 	s.sandboxes.Delete(sb.ID)
 	s.podNames.Release(sb.Name, sb.ID)
 	s.log.Info("pod sandbox removed", "pod", sb.ID, "name", sb.Name)
 	s.emitSandbox(runtime.ContainerEventType_CONTAINER_DELETED_EVENT, sb)
-	return &runtime.RemovePodSandboxResponse{}, nil
+	return nil
 }

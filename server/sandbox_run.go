@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/crashpoint"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
@@ -102,6 +103,13 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id))
 	sb.CgroupParent = s.cgroupParent(cfg)
 	log := s.log.With("pod", id, "name", name)
+	// The record goes first and its deletion is the last undo: a crash at
+	// any later step leaves a "creating" record for recovery to undo.
+	if err := s.saveSandbox(sb); err != nil {
+		return nil, err
+	}
+	undos.Add("delete pod record", func() error { return s.sandboxRecords().Delete(id) })
+	crashpoint.Hit("RunPodSandbox:recorded")
 	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create pod dir: %w", err)
 	}
@@ -121,6 +129,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 	sb.NS = pins
 	undos.Add("unpin namespaces", func() error { return namespaces.Unpin(pins) })
+	crashpoint.Hit("RunPodSandbox:namespaces")
 
 	if !hostIPC {
 		size, _ := config.ParseSize(s.config.Runtime.ShmSize) // validated at start-up
@@ -145,6 +154,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		}
 		sb.SetNetwork(true, res.IPs)
 		log.Info("pod network set up", "ips", res.IPs)
+		crashpoint.Hit("RunPodSandbox:network")
 	}
 	if err := sb.WriteHostsAndHostname(); err != nil {
 		return nil, err
@@ -154,9 +164,15 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		if err := s.startInfra(ctx, sb, &undos); err != nil {
 			return nil, fmt.Errorf("start infra container of pod %s: %w", id, err)
 		}
+		crashpoint.Hit("RunPodSandbox:infra")
 	}
 
 	sb.SetState(sandbox.StateReady)
+	sb.SetPhase(sandbox.PhaseCreated)
+	if err := s.saveSandbox(sb); err != nil {
+		return nil, err
+	}
+	crashpoint.Hit("RunPodSandbox:done")
 	s.sandboxes.Add(sb)
 	undos.Commit()
 	log.Info("pod sandbox ready", "handler", handler, "hostNetwork", hostNet)

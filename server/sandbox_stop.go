@@ -8,6 +8,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/crashpoint"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -38,6 +39,7 @@ func (s *Server) stopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error 
 	if err := s.stopPodContainers(ctx, sb); err != nil {
 		return err
 	}
+	crashpoint.Hit("StopPodSandbox:containers")
 	if sb.InfraID != "" {
 		if err := s.stopInfra(ctx, sb); err != nil {
 			return fmt.Errorf("stop infra container of pod %s: %w", sb.ID, err)
@@ -50,12 +52,16 @@ func (s *Server) stopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error 
 			return fmt.Errorf("tear down network of pod %s: %w", sb.ID, err)
 		}
 		sb.SetNetwork(false, sb.IPs())
+		crashpoint.Hit("StopPodSandbox:network")
 	}
 	if err := sb.UnmountShm(); err != nil {
 		return err
 	}
 	if sb.State() != sandbox.StateNotReady {
 		sb.SetState(sandbox.StateNotReady)
+		if err := s.saveSandbox(sb); err != nil {
+			return err
+		}
 		s.log.Info("pod sandbox stopped", "pod", sb.ID, "name", sb.Name)
 		s.emitSandbox(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, sb)
 	}
