@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// restart SIGKILLs the daemon, as an OOM kill would, and starts a new one on
+// the same root with the same flags.
+func (b *berth) killAndRestart(t *testing.T, args ...string) *berth {
+	t.Helper()
+	if err := b.Kill(); err != nil {
+		t.Fatalf("kill berth: %v", err)
+	}
+	<-b.Exited()
+	b.conn.Close()
+	b.conn = nil
+	return startBerthIn(t, b.Root, args...)
+}
+
+// 20 pods with a container each survive a kill -9 of the daemon: the same
+// ids, IPs, names and log files, still running and manageable.
+func TestRestartKeepsPodsAndContainers(t *testing.T) {
+	tn := newTestNetwork(t)
+	args := append(tn.args(), "--log-level", "info")
+	b := startBerth(t, args...)
+	ctx := ctxT(t)
+	b.mustCrictl(t, "pull", "busybox")
+
+	const pods = 20
+	type podInfo struct{ pod, ctr, ip, logPath string }
+	infos := make([]podInfo, pods)
+	var wg sync.WaitGroup
+	errs := make(chan error, pods)
+	for i := range infos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := sandboxConfig(fmt.Sprintf("keep-%d", i))
+			cfg.LogDirectory = t.TempDir()
+			pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
+			if err != nil {
+				errs <- err
+				return
+			}
+			cmd := "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
+			if i == 0 {
+				cmd = "sleep 2; exit 7" // exits while the daemon is down
+			}
+			ctr, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
+				PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
+				Config: &runtime.ContainerConfig{
+					Metadata: &runtime.ContainerMetadata{Name: "logger"},
+					Image:    &runtime.ImageSpec{Image: "busybox"},
+					Command:  []string{"sh", "-c", cmd},
+					LogPath:  "logger/0.log",
+				},
+			})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := b.runtime.StartContainer(ctx, &runtime.StartContainerRequest{ContainerId: ctr.GetContainerId()}); err != nil {
+				errs <- err
+				return
+			}
+			st, _ := b.runtime.PodSandboxStatus(ctx, &runtime.PodSandboxStatusRequest{PodSandboxId: pod.GetPodSandboxId()})
+			cs, _ := b.runtime.ContainerStatus(ctx, &runtime.ContainerStatusRequest{ContainerId: ctr.GetContainerId()})
+			infos[i] = podInfo{pod.GetPodSandboxId(), ctr.GetContainerId(), st.GetStatus().GetNetwork().GetIp(), cs.GetStatus().GetLogPath()}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("set up pods: %v", err)
+	}
+	sizeBefore := fileSize(t, infos[1].logPath)
+
+	b = b.killAndRestart(t, args...)
+	time.Sleep(3 * time.Second) // the first container's exit happened while the daemon was down
+
+	ctx = ctxT(t)
+	for i, in := range infos {
+		st, err := b.runtime.PodSandboxStatus(ctx, &runtime.PodSandboxStatusRequest{PodSandboxId: in.pod})
+		if err != nil {
+			t.Fatalf("pod %d after restart: %v", i, err)
+		}
+		if st.GetStatus().GetState() != runtime.PodSandboxState_SANDBOX_READY || st.GetStatus().GetNetwork().GetIp() != in.ip {
+			t.Errorf("pod %d after restart: %v ip %s, want ready with ip %s", i, st.GetStatus().GetState(), st.GetStatus().GetNetwork().GetIp(), in.ip)
+		}
+		cs, err := b.runtime.ContainerStatus(ctx, &runtime.ContainerStatusRequest{ContainerId: in.ctr})
+		if err != nil {
+			t.Fatalf("container %d after restart: %v", i, err)
+		}
+		if cs.GetStatus().GetLogPath() != in.logPath {
+			t.Errorf("container %d log path %s, was %s", i, cs.GetStatus().GetLogPath(), in.logPath)
+		}
+		want := runtime.ContainerState_CONTAINER_RUNNING
+		if i == 0 {
+			want = runtime.ContainerState_CONTAINER_EXITED
+			if cs.GetStatus().GetExitCode() != 7 {
+				t.Errorf("container that exited while berth was down: exit code %d, want 7", cs.GetStatus().GetExitCode())
+			}
+		}
+		if cs.GetStatus().GetState() != want {
+			t.Errorf("container %d after restart: %v, want %v", i, cs.GetStatus().GetState(), want)
+		}
+	}
+	if after := fileSize(t, infos[1].logPath); after <= sizeBefore {
+		t.Errorf("log %s did not grow after the restart (%d -> %d bytes)", infos[1].logPath, sizeBefore, after)
+	}
+	if out := b.mustCrictl(t, "exec", "--sync", infos[2].ctr, "echo", "alive"); !strings.Contains(out, "alive") {
+		t.Errorf("exec after restart: %q", out)
+	}
+	b.mustCrictl(t, "stop", infos[3].ctr)
+	b.mustCrictl(t, "rm", infos[3].ctr)
+	for _, in := range infos {
+		if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: in.pod}); err != nil {
+			t.Errorf("stop pod after restart: %v", err)
+		}
+		if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: in.pod}); err != nil {
+			t.Errorf("remove pod after restart: %v", err)
+		}
+	}
+	b.assertNoPodLeftovers(t, tn)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("stat %s: %v", path, err)
+	}
+	return fi.Size()
+}
+
+// Each crash point kills the daemon in the middle of an operation; after a
+// restart the object either exists whole and works, or is gone without a
+// trace.
+func TestCrashPointsLeaveNothingHalfMade(t *testing.T) {
+	tn := newTestNetwork(t)
+	for _, point := range []string{
+		"RunPodSandbox:recorded", "RunPodSandbox:namespaces", "RunPodSandbox:network", "RunPodSandbox:infra", "RunPodSandbox:done",
+		"CreateContainer:recorded", "CreateContainer:rootfs", "CreateContainer:runtime", "CreateContainer:done",
+		"StartContainer:started",
+		"StopPodSandbox:containers", "StopPodSandbox:network",
+		"RemovePodSandbox:marked", "RemovePodSandbox:containers", "RemovePodSandbox:namespaces",
+	} {
+		t.Run(point, func(t *testing.T) {
+			t.Setenv("BERTH_CRASH_POINT", point)
+			b := startBerth(t, tn.args()...)
+			b.mustCrictl(t, "pull", "busybox")
+			err := podLifecycle(ctxT(t), b)
+			if err == nil {
+				t.Fatalf("the lifecycle finished; crash point %s was never reached", point)
+			}
+			select {
+			case <-b.Exited():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("daemon still runs after %v", err)
+			}
+			t.Setenv("BERTH_CRASH_POINT", "")
+			b = b.killAndRestart(t, tn.args()...)
+
+			ctx := ctxT(t)
+			pods, err := b.runtime.ListPodSandbox(ctx, &runtime.ListPodSandboxRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pods.GetItems() {
+				// What survived must work: a ready pod runs a new container.
+				if p.GetState() == runtime.PodSandboxState_SANDBOX_READY {
+					if err := runProbe(ctx, b, p.GetId()); err != nil {
+						t.Errorf("pod %s survived the crash at %s but does not work: %v", p.GetId(), point, err)
+					}
+				}
+				if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: p.GetId()}); err != nil {
+					t.Errorf("remove pod after the crash: %v", err)
+				}
+			}
+			b.assertNoPodLeftovers(t, tn)
+		})
+	}
+}
+
+// podLifecycle runs a pod through the operations that have crash points.
+func podLifecycle(ctx context.Context, b *berth) error {
+	cfg := sandboxConfig("crash")
+	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		return err
+	}
+	ctr, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
+		PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
+		Config: &runtime.ContainerConfig{
+			Metadata: &runtime.ContainerMetadata{Name: "c"},
+			Image:    &runtime.ImageSpec{Image: "busybox"},
+			Command:  []string{"sleep", "3600"},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := b.runtime.StartContainer(ctx, &runtime.StartContainerRequest{ContainerId: ctr.GetContainerId()}); err != nil {
+		return err
+	}
+	if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
+		return err
+	}
+	_, err = b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
+	return err
+}
+
+// runProbe proves a pod works: a new container in it runs and answers exec.
+func runProbe(ctx context.Context, b *berth, podID string) error {
+	st, err := b.runtime.PodSandboxStatus(ctx, &runtime.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil {
+		return err
+	}
+	cfg := &runtime.PodSandboxConfig{Metadata: st.GetStatus().GetMetadata(), Linux: &runtime.LinuxPodSandboxConfig{}}
+	ctr, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
+		PodSandboxId: podID, SandboxConfig: cfg,
+		Config: &runtime.ContainerConfig{
+			Metadata: &runtime.ContainerMetadata{Name: "probe"},
+			Image:    &runtime.ImageSpec{Image: "busybox"},
+			Command:  []string{"sleep", "3600"},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if _, err := b.runtime.StartContainer(ctx, &runtime.StartContainerRequest{ContainerId: ctr.GetContainerId()}); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	resp, err := b.runtime.ExecSync(ctx, &runtime.ExecSyncRequest{ContainerId: ctr.GetContainerId(), Cmd: []string{"echo", "ok"}, Timeout: 10})
+	if err != nil || strings.TrimSpace(string(resp.GetStdout())) != "ok" {
+		return fmt.Errorf("exec: %v %v", resp, err)
+	}
+	return nil
+}
