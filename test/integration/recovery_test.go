@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -244,4 +249,58 @@ func runProbe(ctx context.Context, b *berth, podID string) error {
 		return fmt.Errorf("exec: %v %v", resp, err)
 	}
 	return nil
+}
+
+// After a reboot the run dirs (tmpfs) are empty and nothing runs: containers
+// are reported exited and pods not ready, never running, and both remove.
+func TestRebootReportsExitedNeverRunning(t *testing.T) {
+	tn := newTestNetwork(t)
+	b := startBerth(t, tn.args()...)
+	podID, podFile := b.runPod(t, "reboot", nil, "busybox")
+	ctr := b.runContainer(t, podID, podFile, "c", "busybox", map[string]any{"command": []string{"sleep", "3600"}})
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-b.Exited()
+	simulateReboot(t, b.Root)
+
+	b = startBerthIn(t, b.Root, tn.args()...)
+	if pi := b.inspectp(t, podID); pi.Status.State != "SANDBOX_NOTREADY" {
+		t.Errorf("pod after reboot: %s, want SANDBOX_NOTREADY", pi.Status.State)
+	}
+	if ci := b.inspect(t, ctr); ci.Status.State != "CONTAINER_EXITED" {
+		t.Errorf("container after reboot: %s, want CONTAINER_EXITED", ci.Status.State)
+	}
+	b.mustCrictl(t, "rmp", "-f", podID)
+	b.assertNoPodLeftovers(t, tn)
+}
+
+// simulateReboot does to a dead daemon's root what a reboot does: every
+// process of its containers is gone and the volatile dirs are empty.
+func simulateReboot(t *testing.T, root string) {
+	t.Helper()
+	for _, p := range processesMentioning(t, root) {
+		pid := strings.SplitN(p, ":", 2)[0]
+		var n int
+		fmt.Sscanf(pid, "%d", &n)
+		syscall.Kill(n, syscall.SIGKILL)
+	}
+	// The runtimes' own state lives on /run too.
+	for _, rt := range []string{"crun", "runc"} {
+		out, _ := exec.Command(rt, "--root", "/run/"+rt, "list", "-q").Output()
+		for _, id := range strings.Fields(string(out)) {
+			bundle, _ := exec.Command(rt, "--root", "/run/"+rt, "state", id).Output()
+			if strings.Contains(string(bundle), root) {
+				exec.Command(rt, "--root", "/run/"+rt, "delete", "--force", id).Run()
+			}
+		}
+	}
+	for _, m := range mountsUnder(t, root) {
+		unix.Unmount(m, unix.MNT_DETACH)
+	}
+	for _, dir := range []string{"run", "runroot"} {
+		if err := os.RemoveAll(filepath.Join(root, dir)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
