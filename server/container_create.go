@@ -48,11 +48,18 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContain
 	if sb.State() != sandbox.StateReady {
 		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
-	c, err := s.createContainer(ctx, sb, cfg)
+	name := container.Name(cfg.GetMetadata(), sb.Config.GetMetadata())
+	id, err := s.ctrCreates.Do(ctx, name, func(ctx context.Context) (string, error) {
+		c, err := s.createContainer(ctx, sb, cfg)
+		if err != nil {
+			return "", err
+		}
+		return c.ID, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.CreateContainerResponse{ContainerId: c.ID}, nil
+	return &runtime.CreateContainerResponse{ContainerId: id}, nil
 }
 
 func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (*container.Container, error) {

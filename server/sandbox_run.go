@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/crashpoint"
+	"github.com/berth-dev/berth/internal/inflight"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
@@ -32,11 +33,19 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtime.RunPodSandboxRe
 	if err != nil {
 		return nil, err
 	}
-	sb, err := s.runPodSandbox(ctx, cfg, req.GetRuntimeHandler(), handler)
+	// A kubelet whose deadline passes retries with the same name: the
+	// creation carries on and its result goes to the retry.
+	id, err := s.podCreates.Do(ctx, sandbox.Name(cfg.GetMetadata()), func(ctx context.Context) (string, error) {
+		sb, err := s.runPodSandbox(ctx, cfg, req.GetRuntimeHandler(), handler)
+		if err != nil {
+			return "", err
+		}
+		return sb.ID, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+	return &runtime.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
 func validateSandboxConfig(cfg *runtime.PodSandboxConfig) error {
@@ -115,6 +124,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 	undos.Add("remove pod dir", func() error { return os.RemoveAll(sb.Dir) })
 
+	inflight.SetStage(ctx, "pod namespaces")
 	hostname := cfg.GetHostname()
 	pins, err := namespaces.Pin(ctx, id, namespaces.Options{
 		Dir:      s.nsDir(),
@@ -143,6 +153,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 
 	if !hostNet {
+		inflight.SetStage(ctx, "sandbox network creation")
 		pod := networkPod(sb)
 		undos.Add("tear down pod network", func() error {
 			// The caller's context may be what failed; DEL must still run.
@@ -161,6 +172,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 
 	if s.needsInfra(cfg) {
+		inflight.SetStage(ctx, "infra container")
 		if err := s.startInfra(ctx, sb, &undos); err != nil {
 			return nil, fmt.Errorf("start infra container of pod %s: %w", id, err)
 		}

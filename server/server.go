@@ -5,13 +5,16 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/internal/inflight"
 	"github.com/berth-dev/berth/internal/keylock"
 	"github.com/berth-dev/berth/internal/registrar"
 	"github.com/berth-dev/berth/network"
@@ -41,6 +44,11 @@ type Server struct {
 	podNames  *registrar.Registrar
 	podLocks  *keylock.Locks
 
+	// podCreates and ctrCreates keep creations whose caller gave up, for
+	// the caller's retry.
+	podCreates *inflight.Tracker
+	ctrCreates *inflight.Tracker
+
 	containers *container.Store
 	ctrNames   *registrar.Registrar
 	ctrLocks   *keylock.Locks
@@ -62,7 +70,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 	if events == nil {
 		events = noEvents{}
 	}
-	return &Server{
+	s := &Server{
 		events:     events,
 		config:     cfg,
 		configPath: configPath,
@@ -76,6 +84,36 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		containers: container.NewStore(),
 		ctrNames:   registrar.New(),
 		ctrLocks:   keylock.New(),
+	}
+	s.podCreates = inflight.New("pod sandbox", abandonAfter, s.removeAbandonedPod)
+	s.ctrCreates = inflight.New("container", abandonAfter, s.removeAbandonedContainer)
+	return s
+}
+
+// abandonAfter is how long a creation's result waits for the kubelet's
+// retry; the kubelet retries within its 2-minute runtime request timeout
+// plus back-off.
+const abandonAfter = 4 * time.Minute
+
+func (s *Server) removeAbandonedPod(id string) {
+	sb, err := s.sandboxes.Get(id)
+	if err != nil {
+		return
+	}
+	s.log.Info("removing a pod sandbox whose creation nobody collected", "pod", id)
+	if err := s.removePodSandbox(context.Background(), sb); err != nil {
+		s.log.Error("remove abandoned pod sandbox", "pod", id, "error", err)
+	}
+}
+
+func (s *Server) removeAbandonedContainer(id string) {
+	c, err := s.containers.Get(id)
+	if err != nil {
+		return
+	}
+	s.log.Info("removing a container whose creation nobody collected", "container", id)
+	if err := s.removeContainer(context.Background(), c); err != nil {
+		s.log.Error("remove abandoned container", "container", id, "error", err)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -303,4 +305,40 @@ func simulateReboot(t *testing.T, root string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// The kubelet retries a RunPodSandbox that outlived its deadline with the
+// same name: the retry gets the pod the first call made, and there is one.
+func TestSlowNetworkRetryGetsThePod(t *testing.T) {
+	tn := newTestNetwork(t)
+	// A bridge plugin that takes 3s to ADD, shadowing the real one.
+	slow := t.TempDir()
+	writeFile(t, filepath.Join(slow, "bridge"), "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] && sleep 3\nexec /usr/lib/cni/bridge \"$@\"\n")
+	os.Chmod(filepath.Join(slow, "bridge"), 0o755)
+	b := startBerth(t, append(tn.args(), "--cni-plugin-dir", slow, "--cni-plugin-dir", "/usr/lib/cni")...)
+
+	cfg := sandboxConfig("slow")
+	short, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := b.runtime.RunPodSandbox(short, &runtime.RunPodSandboxRequest{Config: cfg})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("RunPodSandbox past its deadline = %v, want DeadlineExceeded", err)
+	}
+	resp, err := b.runtime.RunPodSandbox(ctxT(t), &runtime.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	list, err := b.runtime.ListPodSandbox(ctxT(t), &runtime.ListPodSandboxRequest{})
+	if err != nil || len(list.GetItems()) != 1 || list.GetItems()[0].GetId() != resp.GetPodSandboxId() {
+		t.Fatalf("pods after the retry = %v, %v; want exactly the one the retry got", list.GetItems(), err)
+	}
+	if r := tn.reservations(t); len(r) != 1 {
+		t.Errorf("IP reservations = %v, want one: no second ADD", r)
+	}
+	// A true duplicate, after the result was collected, is refused.
+	if _, err := b.runtime.RunPodSandbox(ctxT(t), &runtime.RunPodSandboxRequest{Config: cfg}); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("a third RunPodSandbox with the name = %v, want AlreadyExists", err)
+	}
+	b.mustCrictl(t, "rmp", "-f", resp.GetPodSandboxId())
+	b.assertNoPodLeftovers(t, tn)
 }
