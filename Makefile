@@ -17,7 +17,7 @@ RIG_PORT  ?= 5000
 # must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps build run rig rig-stop run-rig test check unit integration install clean
+.PHONY: all deps build run rig rig-stop run-rig test check unit integration install clean docs
 
 all: build
 
@@ -99,6 +99,10 @@ install: build
 	else install -D -m 0644 contrib/cni/10-berth-bridge.conflist "$$d/10-berth-bridge.conflist" && \
 		echo "install: $$d/10-berth-bridge.conflist"; fi
 	@echo "install: done; start it with: systemctl daemon-reload && systemctl enable --now berth"
+
+# The README's configuration reference, generated from the config structs.
+docs:
+	$(GO) test ./config -run TestREADMEConfigReferenceIsCurrent -update-readme
 
 clean:
 	rm -rf bin _output
