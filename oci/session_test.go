@@ -146,7 +146,7 @@ func checkExecSync(t *testing.T, rt *Runtime, c *Container) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("exec with a 1s timeout took %v", d)
 	}
-	if left := processesMentioning("sleep\x0010"); len(left) > 0 {
+	if left := processesMentioning("sleep\x0010\x00"); len(left) > 0 { // exactly "sleep 10", not another test's "sleep 1000"
 		t.Errorf("exec left processes behind: %q", left)
 	}
 	if _, err := rt.ExecSync(bgCtx(), c, []string{"/no/such/binary"}, 5*time.Second); err == nil {
