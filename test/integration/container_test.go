@@ -593,3 +593,33 @@ func podWithContainerCycle(ctx context.Context, b *berth, i int) error {
 	_, err = b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
 	return err
 }
+
+// The kubelet rotates a container's log by renaming it and asking for a
+// reopen: new lines go to a new file at the same path.
+func TestReopenContainerLogAfterRotation(t *testing.T) {
+	tn := newTestNetwork(t)
+	b := startBerth(t, tn.args()...)
+	podID, podFile := b.runPod(t, "rotate", nil, "busybox")
+	id := b.runContainer(t, podID, podFile, "ticker", "busybox", map[string]any{
+		"command": []string{"sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"},
+	})
+	logPath := b.inspect(t, id).Status.LogPath
+	time.Sleep(500 * time.Millisecond)
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.runtime.ReopenContainerLog(ctxT(t), &runtime.ReopenContainerLogRequest{ContainerId: id}); err != nil {
+		t.Fatalf("ReopenContainerLog: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	fresh, err := os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(fresh), " stdout F tick ") {
+		t.Errorf("new log after reopen = %q, %v; want fresh tick lines", fresh, err)
+	}
+	b.mustCrictl(t, "stop", id)
+	if _, err := b.runtime.ReopenContainerLog(ctxT(t), &runtime.ReopenContainerLogRequest{ContainerId: id}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("ReopenContainerLog of a stopped container = %v, want FailedPrecondition", err)
+	}
+	b.mustCrictl(t, "rmp", "-f", podID)
+	b.assertNoPodLeftovers(t, tn)
+}
