@@ -17,7 +17,7 @@ RIG_PORT  ?= 5000
 # must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps build run rig rig-stop run-rig test check unit integration install clean docs
+.PHONY: all deps build run rig rig-stop run-rig test check unit integration critest bench install clean docs
 
 all: build
 
@@ -58,6 +58,28 @@ integration: build
 test: deps check build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
+
+# critest v1.37.0's conformance suite against bin/berth on the rig (its own
+# registry, CNI network and daemon in a temp dir), skipping exactly the specs
+# in test/critest/SKIPS.md. Prints passed/failed/skipped and every failure;
+# junit.xml, critest.log, berth.log and summary.txt go to $(CRITEST_OUT).
+# CRITEST_ARGS passes flags (-v streams critest's output, -keep keeps the
+# temp dir); see bin/berth-critest run -h.
+CRITEST_OUT  ?= $(CURDIR)/_output/critest
+CRITEST_ARGS ?=
+critest: deps build
+	$(GO) build -o bin/berth-critest ./test/critest/cmd/berth-critest
+	./bin/berth-critest run --berth bin/berth --skips test/critest/SKIPS.md --out $(CRITEST_OUT) $(CRITEST_ARGS)
+
+# critest -benchmark against bin/berth, then against containerd 1.6 (runc,
+# cgroupfs) on the same registry and network; prints the medians side by
+# side. Per-runtime results in $(BENCH_OUT)/<runtime>/, the table in
+# $(BENCH_OUT)/summary.txt. BENCH_ARGS="-containerd=false" for berth alone.
+BENCH_OUT  ?= $(CURDIR)/_output/bench
+BENCH_ARGS ?=
+bench: deps build
+	$(GO) build -o bin/berth-critest ./test/critest/cmd/berth-critest
+	./bin/berth-critest bench --berth bin/berth --out $(BENCH_OUT) $(BENCH_ARGS)
 
 # make install [DESTDIR=<staging root>] [PREFIX=/usr/local]
 # The binary, the systemd unit and bash completion go under PREFIX. The unit

@@ -128,7 +128,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
 		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
 		RestrictOOMScoreAdj:   true,
-		SupportsRRO:           true,
+		SupportsRRO:           supportsRRO(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generate runtime spec of container %s: %w", name, err)

@@ -27,5 +27,7 @@ func (s *Server) PullImage(ctx context.Context, req *runtime.PullImageRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.PullImageResponse{ImageRef: res.RepoDigest}, nil
+	// The CRI (and critest) require image_ref to be the image id, the same
+	// identifier ImageStatus, ListImages and ContainerStatus.image_id give.
+	return &runtime.PullImageResponse{ImageRef: res.ImageID}, nil
 }

@@ -108,8 +108,8 @@ func TestPullImageHandler(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pull: %v", err)
 	}
-	if want := reg.Addr + "/app/web@" + built.Manifest.String(); resp.GetImageRef() != want {
-		t.Fatalf("image ref = %s, want the repo digest %s", resp.GetImageRef(), want)
+	if want := built.ID(); resp.GetImageRef() != want {
+		t.Fatalf("image ref = %s, want the image id %s", resp.GetImageRef(), want)
 	}
 	// kubelet hands the ref back to ImageStatus.
 	st, err := s.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: resp.GetImageRef()}})

@@ -16,6 +16,10 @@ func (s *Server) Status(ctx context.Context, req *runtime.StatusRequest) (*runti
 			s.runtimeCondition(),
 			s.networkCondition(),
 		}},
+		RuntimeHandlers: s.runtimeHandlerFeatures(),
+		// specgen implements both policies: Merge adds the image's
+		// /etc/group memberships, Strict only what the pod asks for.
+		Features: &runtime.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		resp.Info = map[string]string{"config": s.configPath}

@@ -51,7 +51,8 @@ func untagOnly(img *cstorage.Image, name reference.Named) bool {
 func (s *ImageService) deleteImage(id, ref string) error {
 	layers, err := s.store.DeleteImage(id, true)
 	switch {
-	case errors.Is(err, cstorage.ErrImageUnknown):
+	case errors.Is(err, cstorage.ErrImageUnknown), errors.Is(err, cstorage.ErrNotAnImage):
+		// Gone between lookup and delete: a concurrent RemoveImage won.
 		return nil
 	case errors.Is(err, cstorage.ErrImageUsedByContainer):
 		return fmt.Errorf("remove image %q (%s): used by a container: %w", ref, id, errdefs.ErrFailedPrecondition)

@@ -4,7 +4,10 @@
 //
 //   - BuildImages makes small, deterministic OCI images (busybox, pause,
 //     a non-root image, a multi-layer image) under the names real clusters
-//     pull them by.
+//     pull them by, and every image critest v1.37.0 pulls (critest.go:
+//     e2e busybox, nginx, httpd and nonewprivs, cri-tools' test-image-*
+//     and hostnet-nginx), rebuilt from busybox with small Go stand-ins
+//     for the web servers (webserver/) and nnp (nnp/).
 //   - StartRegistry runs Debian's docker-registry on a loopback port;
 //     Registry.PushAll puts the images there under "<addr>/<original ref>",
 //     and WriteRegistriesConf mirrors the real registries to it, so an

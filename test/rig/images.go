@@ -165,7 +165,7 @@ func pauseLayer(binary []byte) *layer {
 // produces; they are part of the cache key, so editing a recipe invalidates
 // old builds without anyone having to bump a version.
 //
-//go:embed images.go layout.go busybox.go pause/main.go
+//go:embed images.go layout.go busybox.go critest.go pause/main.go webserver/main.go nnp/main.go
 var recipeSources embed.FS
 
 // buildInputs is everything outside this package that a build depends on.
@@ -326,7 +326,15 @@ func loadBuild(dir, key string) ([]Image, bool) {
 // build writes every layout under stagingRoot and returns the images as they
 // will be once stagingRoot is renamed to finalRoot.
 func build(ctx context.Context, in *buildInputs, stagingRoot, finalRoot string) ([]Image, error) {
-	pauseBin, err := buildPause(ctx, in.goBin)
+	pauseBin, err := buildProgram(ctx, in.goBin, "pause", pauseSource)
+	if err != nil {
+		return nil, err
+	}
+	webserverBin, err := buildProgram(ctx, in.goBin, "webserver", webserverSource)
+	if err != nil {
+		return nil, err
+	}
+	nnpBin, err := buildProgram(ctx, in.goBin, "nnp", nnpSource)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +349,8 @@ func build(ctx context.Context, in *buildInputs, stagingRoot, finalRoot string) 
 
 	layouts := map[string]*ociLayout{}
 	var images []Image
-	for _, r := range recipes(base, pauseLayer(pauseBin), nonrootLayer(), random) {
+	all := append(recipes(base, pauseLayer(pauseBin), nonrootLayer(), random), critestRecipes(base, webserverBin, nnpBin)...)
+	for _, r := range all {
 		name, tag := splitRef(r.ref)
 		o := layouts[name]
 		if o == nil {
@@ -374,40 +383,48 @@ func build(ctx context.Context, in *buildInputs, stagingRoot, finalRoot string) 
 	return images, nil
 }
 
-//go:embed pause/main.go
-var pauseSource []byte
+// The programs the images carry besides busybox: pause, and the stand-ins
+// for critest's web servers and nonewprivs' nnp.
+var (
+	//go:embed pause/main.go
+	pauseSource []byte
+	//go:embed webserver/main.go
+	webserverSource []byte
+	//go:embed nnp/main.go
+	nnpSource []byte
+)
 
-// buildPause compiles the embedded pause program into a static binary. It is
-// built from a throwaway module so that it works wherever the rig runs (no
-// need for Berth's source tree), and with -trimpath and an empty build ID so
-// that one toolchain always produces the same bytes.
-func buildPause(ctx context.Context, goBin string) ([]byte, error) {
-	tmp, err := os.MkdirTemp("", "berth-rig-pause-")
+// buildProgram compiles one embedded single-file program into a static
+// binary. It is built from a throwaway module so that it works wherever the
+// rig runs (no need for Berth's source tree), and with -trimpath and an
+// empty build ID so that one toolchain always produces the same bytes.
+func buildProgram(ctx context.Context, goBin, name string, source []byte) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "berth-rig-"+name+"-")
 	if err != nil {
-		return nil, fmt.Errorf("create pause build dir: %w", err)
+		return nil, fmt.Errorf("create %s build dir: %w", name, err)
 	}
 	defer os.RemoveAll(tmp)
 	files := map[string][]byte{
-		"go.mod":  []byte("module berth.test/pause\n\ngo 1.22\n"),
-		"main.go": pauseSource,
+		"go.mod":  []byte("module berth.test/" + name + "\n\ngo 1.22\n"),
+		"main.go": source,
 	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
-			return nil, fmt.Errorf("write pause source: %w", err)
+	for file, data := range files {
+		if err := os.WriteFile(filepath.Join(tmp, file), data, 0o644); err != nil {
+			return nil, fmt.Errorf("write %s source: %w", name, err)
 		}
 	}
-	out := filepath.Join(tmp, "pause")
+	out := filepath.Join(tmp, name)
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w -buildid=", "-o", out, ".")
 	cmd.Dir = tmp
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch(),
 		"GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local")
 	if output, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build pause: %w: %s", err, strings.TrimSpace(string(output)))
+		return nil, fmt.Errorf("go build %s: %w: %s", name, err, strings.TrimSpace(string(output)))
 	}
 	bin, err := os.ReadFile(out)
 	if err != nil {
-		return nil, fmt.Errorf("read pause binary: %w", err)
+		return nil, fmt.Errorf("read %s binary: %w", name, err)
 	}
 	return bin, nil
 }

@@ -23,7 +23,7 @@ func TestBuildImagesMakesEveryImage(t *testing.T) {
 			t.Errorf("%s: layout %s: %v", img.Ref, img.Layout, err)
 		}
 	}
-	want := []string{RefBusybox, RefBusybox136, RefPause, RefPause39, RefPause39GCR, RefNonroot, RefMultilayer, RefSymlinks}
+	want := append([]string{RefBusybox, RefBusybox136, RefPause, RefPause39, RefPause39GCR, RefNonroot, RefMultilayer, RefSymlinks}, CritestRefs()...)
 	if !slices.Equal(refs, want) {
 		t.Fatalf("refs = %v, want %v", refs, want)
 	}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/test/critest"
+)
+
+// critestPorts are the host ports critest's networking specs bind.
+var critestPorts = []int{12000, 12001, 12002, 12003}
+
+// runSuite is `berth-critest run`.
+func runSuite(ctx context.Context, o *options) (int, error) {
+	skips, err := critest.ReadSkips(o.skips)
+	if err != nil {
+		return 1, err
+	}
+	active := critest.Active(skips)
+	if err := preflight([]string{o.critest, "ginkgo", "crictl", "ipcmk"}, critestPorts); err != nil {
+		return 1, err
+	}
+	logf("critest %s, -parallel %d; %d specs skipped per %s (%d listed)", critestVersion(o.critest), o.parallel, len(active), o.skips, len(skips))
+
+	e, err := setupEnv(ctx, o)
+	if err != nil {
+		return 1, err
+	}
+	defer func() {
+		if err := e.close(); err != nil {
+			logf("clean-up: %v", err)
+		}
+	}()
+	rt, err := e.startBerth(ctx, o.berth)
+	if err != nil {
+		return 1, err
+	}
+
+	shmBefore := shmSegments()
+	junit := filepath.Join(o.out, "junit.xml")
+	_ = os.Remove(junit)
+	logPath := filepath.Join(o.out, "critest.log")
+	args := []string{
+		"-runtime-endpoint", "unix://" + rt.socket,
+		"-image-endpoint", "unix://" + rt.socket,
+		"-parallel", fmt.Sprint(o.parallel),
+		"-ginkgo.junit-report", junit,
+		"-ginkgo.timeout", o.timeout.String(),
+		"-ginkgo.no-color",
+		"-ginkgo.skip", critest.SkipRegex(active),
+	}
+	logf("running critest (output in %s)...", logPath)
+	start := time.Now()
+	critestErr := runCritest(ctx, o, logPath, args)
+	took := time.Since(start)
+
+	leftover, stopErr := e.shutdown(rt)
+	if n := removeCritestShm(shmBefore); n > 0 {
+		logf("removed %d shared memory segments critest's HostIpc specs left on the host", n)
+	}
+
+	specs, err := critest.ReadJUnit(junit)
+	if err != nil {
+		return 1, fmt.Errorf("no results (critest: %v): %w", critestErr, err)
+	}
+	sum := critest.Summarize(specs, active)
+	stale := critest.StaleSkips(active, specs)
+	report := formatSummary(sum, took, stale, leftover)
+	if ctx.Err() != nil {
+		report += "\nINTERRUPTED: the run was cut short; specs it never reached count as skipped.\n"
+	}
+	fmt.Print(report)
+	if err := os.WriteFile(filepath.Join(o.out, "summary.txt"), []byte(report), 0o644); err != nil {
+		logf("write summary: %v", err)
+	}
+
+	code := 0
+	if len(sum.Failures) > 0 || len(stale) > 0 {
+		code = 1
+	}
+	if critestErr != nil && code == 0 {
+		// critest failed without a failed spec: a crash or a timeout.
+		return 1, fmt.Errorf("critest: %w; see %s", critestErr, logPath)
+	}
+	if stopErr != nil {
+		return 1, fmt.Errorf("stop berth: %w", stopErr)
+	}
+	return code, nil
+}
+
+// runCritest runs critest with its output in logPath (and on stdout with
+// -v). It runs in a process group of its own so that an interrupt reaches
+// the ginkgo CLI and its test processes, which then clean up.
+func runCritest(ctx context.Context, o *options, logPath string, args []string) error {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "$ %s %s\n", o.critest, strings.Join(quoteArgs(args), " "))
+	var out io.Writer = logFile
+	if o.verbose {
+		out = io.MultiWriter(logFile, os.Stdout)
+	}
+	cmd := exec.CommandContext(ctx, o.critest, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = o.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
+	cmd.WaitDelay = 2 * time.Minute
+	err = cmd.Run()
+	if cmd.Process != nil {
+		waitGroupGone(cmd.Process.Pid, 2*time.Minute)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("exit status %d", ee.ExitCode())
+	}
+	return err
+}
+
+// waitGroupGone waits until no process of the group is left: on an
+// interrupt critest exits at once while the ginkgo CLI's test processes
+// still clean up their pods, and the runtime must not be stopped under
+// them. After timeout the group is killed.
+func waitGroupGone(pgid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			logf("critest's processes still running after %s; killing them", timeout)
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			deadline = time.Now().Add(time.Hour)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " []()|$'\"\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// formatSummary is what `make critest` prints at the end and keeps in
+// summary.txt: the counts, then every failure with its message, every spec
+// critest skipped on its own, stale skip rows and leftover pods.
+func formatSummary(s critest.Summary, took time.Duration, stale []critest.Skip, leftover int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ncritest against berth: %d passed, %d failed, %d skipped (%d per SKIPS.md, %d benchmarks, %d by critest itself) of %d specs; critest ran %s\n",
+		s.Passed, s.Failed, s.Skipped, len(s.SkippedByList), len(s.Benchmarks), len(s.SkippedByCritest), s.Passed+s.Failed+s.Skipped, took.Round(time.Second))
+	if len(s.Failures) > 0 {
+		fmt.Fprintf(&b, "\nFAILED (%d):\n", len(s.Failures))
+		for _, f := range s.Failures {
+			name := f.Name
+			if f.Node != "It" {
+				name = "[" + f.Node + "] " + name
+			}
+			fmt.Fprintf(&b, "  - %s\n", name)
+			for _, line := range firstLines(f.Message, 6) {
+				fmt.Fprintf(&b, "      %s\n", line)
+			}
+		}
+	}
+	if len(s.SkippedByCritest) > 0 {
+		fmt.Fprintf(&b, "\nSkipped by critest itself (%d; features the runtime does not announce, or the host lacks):\n", len(s.SkippedByCritest))
+		for _, sp := range s.SkippedByCritest {
+			fmt.Fprintf(&b, "  - %s\n      %s\n", sp.Name, strings.Join(firstLines(sp.Message, 1), ""))
+		}
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(&b, "\nSKIPS.md names specs critest does not have (fix the list):\n")
+		for _, sk := range stale {
+			fmt.Fprintf(&b, "  - %s\n", sk.Name)
+		}
+	}
+	if leftover > 0 {
+		fmt.Fprintf(&b, "\n%d pods were left in berth after critest and removed with crictl rmp -fa\n", leftover)
+	}
+	return b.String()
+}
+
+// firstLines returns up to n non-empty lines of s, stopping where Gomega
+// starts dumping a Go value ("{").
+func firstLines(s string, n int) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimRight(line, " \t"); strings.TrimSpace(line) == "" {
+			continue
+		}
+		if strings.TrimSpace(line) == "{" {
+			break
+		}
+		if len(out) == n {
+			out = append(out, "...")
+			break
+		}
+		out = append(out, line)
+	}
+	return out
+}
