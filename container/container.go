@@ -45,7 +45,9 @@ type Container struct {
 	// anonymous volumes and are removed with the container.
 	Mounts     []*runtime.Mount
 	VolumeDirs []string
-	StopSignal string
+	// ImageMounts are the images mounted for image volumes, each once.
+	ImageMounts []string
+	StopSignal  string
 	// User is the identity the process runs as, as resolved at creation.
 	User *runtime.ContainerUser
 

@@ -40,6 +40,7 @@ type Record struct {
 	LogPath      string            `json:"logPath"`
 	Mounts       []json.RawMessage `json:"mounts,omitempty"`
 	VolumeDirs   []string          `json:"volumeDirs,omitempty"`
+	ImageMounts  []string          `json:"imageMounts,omitempty"`
 	StopSignal   string            `json:"stopSignal,omitempty"`
 	User         json.RawMessage   `json:"user,omitempty"`
 	State        State             `json:"state"`
@@ -61,7 +62,7 @@ func (c *Container) Record() (*Record, error) {
 	r := &Record{
 		Phase: snap.Phase, ID: c.ID, Name: c.Name, PodID: c.PodID, CreatedAt: c.CreatedAt,
 		ImageID: c.ImageID, ImageRef: c.ImageRef, Handler: c.Handler, CgroupParent: c.CgroupParent,
-		Bundle: c.Bundle, LogPath: c.LogPath, VolumeDirs: c.VolumeDirs, StopSignal: c.StopSignal,
+		Bundle: c.Bundle, LogPath: c.LogPath, VolumeDirs: c.VolumeDirs, ImageMounts: c.ImageMounts, StopSignal: c.StopSignal,
 		State: snap.State, StartedAt: snap.StartedAt, Exit: snap.Exit,
 	}
 	var err error
@@ -93,7 +94,7 @@ func FromRecord(r *Record) (*Container, error) {
 	c := &Container{
 		ID: r.ID, Name: r.Name, PodID: r.PodID, CreatedAt: r.CreatedAt,
 		ImageID: r.ImageID, ImageRef: r.ImageRef, Handler: r.Handler, CgroupParent: r.CgroupParent,
-		Bundle: r.Bundle, LogPath: r.LogPath, VolumeDirs: r.VolumeDirs, StopSignal: r.StopSignal,
+		Bundle: r.Bundle, LogPath: r.LogPath, VolumeDirs: r.VolumeDirs, ImageMounts: r.ImageMounts, StopSignal: r.StopSignal,
 		state: r.State, startedAt: r.StartedAt, exit: r.Exit, phase: r.Phase,
 		Config: &runtime.ContainerConfig{},
 	}

@@ -112,6 +112,11 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		return nil, err
 	}
 
+	imageMounts, err := s.mountImageVolumes(ctx, c, &undos)
+	if err != nil {
+		return nil, err
+	}
+
 	var imgCfg *imgspecv1.ImageConfig
 	if img.Config != nil {
 		imgCfg = &img.Config.Config
@@ -129,11 +134,21 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
 		RestrictOOMScoreAdj:   true,
 		SupportsRRO:           supportsRRO(),
+		ImageMounts:           imageMounts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generate runtime spec of container %s: %w", name, err)
 	}
 	c.Mounts, c.VolumeDirs, c.StopSignal = res.Mounts, res.VolumeDirs, res.StopSignal
+	for _, m := range c.Mounts {
+		if m.GetImage().GetImage() != "" {
+			// ContainerStatus reports which image an image volume holds.
+			ref, _ := s.images.Image(ctx, m.GetImage().GetImage())
+			if ref != nil {
+				m.Image.ImageRef = ref.ID
+			}
+		}
+	}
 	c.User = &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{
 		Uid: int64(res.User.UID), Gid: int64(res.User.GID), SupplementalGroups: int64s(res.User.AdditionalGids),
 	}}
@@ -225,4 +240,28 @@ func int64s(in []uint32) []int64 {
 		out[i] = int64(v)
 	}
 	return out
+}
+
+// mountImageVolumes mounts, read-only, every image that an image volume
+// (config.mounts[i].image) names, and returns the mount points by index.
+func (s *Server) mountImageVolumes(ctx context.Context, c *container.Container, undos *undo.Stack) (map[int]string, error) {
+	out := map[int]string{}
+	for i, m := range c.Config.GetMounts() {
+		ref := m.GetImage().GetImage()
+		if ref == "" {
+			continue
+		}
+		img, err := s.images.Image(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("config.mounts[%d].image: %w", i, err)
+		}
+		mp, err := s.images.MountImage(img.ID)
+		if err != nil {
+			return nil, err
+		}
+		c.ImageMounts = append(c.ImageMounts, img.ID)
+		undos.Add("unmount image "+img.ID, func() error { return s.images.UnmountImage(img.ID) })
+		out[i] = mp
+	}
+	return out, nil
 }

@@ -46,6 +46,19 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.images.RemoveRootfs(c.ID); err != nil {
 		return err
 	}
+	for _, id := range c.ImageMounts {
+		if err := s.images.UnmountImage(id); err != nil {
+			return err
+		}
+	}
+	if len(c.ImageMounts) > 0 {
+		// Released: a removal finished after a crash must not release a
+		// mount another container holds.
+		c.ImageMounts = nil
+		if err := s.saveContainer(c); err != nil {
+			return err
+		}
+	}
 	if err := os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", c.ID)); err != nil {
 		return fmt.Errorf("remove volumes of container %s: %w", c.ID, err)
 	}

@@ -46,6 +46,9 @@ type Input struct {
 	RestrictOOMScoreAdj bool
 	// SupportsRRO tells that the OCI runtime implements the "rro" mount option.
 	SupportsRRO bool
+	// ImageMounts are the host paths of the images that image volumes
+	// (config.mounts[i].image) mount, mounted read-only, by mount index.
+	ImageMounts map[int]string
 }
 
 // SandboxInfo is what a container takes from its pod.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -150,9 +151,6 @@ func (g *gen) criMounts() ([]plannedMount, error) {
 	var out []plannedMount
 	for i, m := range g.cfg.GetMounts() {
 		f := fmt.Sprintf("config.mounts[%d]", i)
-		if m.GetImage().GetImage() != "" {
-			return nil, fmt.Errorf("%s.image: image volumes are not supported: %w", f, errdefs.ErrNotImplemented)
-		}
 		if len(m.GetUidMappings())+len(m.GetGidMappings()) > 0 {
 			return nil, fmt.Errorf("%s.uidMappings: id-mapped mounts are not supported: %w", f, errdefs.ErrNotImplemented)
 		}
@@ -161,7 +159,14 @@ func (g *gen) criMounts() ([]plannedMount, error) {
 			return nil, invalidf(f+".container_path", "%q is not an absolute path below /", dest)
 		}
 		dest = path.Clean(dest)
-		src, isDir, err := prepareHostPath(f+".host_path", m.GetHostPath())
+		var src string
+		var isDir bool
+		var err error
+		if m.GetImage().GetImage() != "" {
+			src, isDir, err = g.imageVolumeSource(f, i, m)
+		} else {
+			src, isDir, err = prepareHostPath(f+".host_path", m.GetHostPath())
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -177,9 +182,37 @@ func (g *gen) criMounts() ([]plannedMount, error) {
 			Readonly: m.GetReadonly(), SelinuxRelabel: m.GetSelinuxRelabel(),
 			Propagation: m.GetPropagation(), RecursiveReadOnly: m.GetRecursiveReadOnly(),
 			MountOptions: append([]string(nil), m.GetMountOptions()...),
+			Image: m.GetImage(), ImageSubPath: m.GetImageSubPath(),
 		})
 	}
 	return out, nil
+}
+
+// imageVolumeSource is the host path behind an image volume: the image,
+// mounted read-only by the caller (Input.ImageMounts), or the sub path
+// inside it, resolved so that a symlink in the image cannot lead out of it.
+// Image volumes are read-only by definition; asking otherwise is refused.
+func (g *gen) imageVolumeSource(f string, i int, m *runtime.Mount) (string, bool, error) {
+	if !m.GetReadonly() {
+		return "", false, invalidf(f+".readonly", "an image volume must be read-only")
+	}
+	root, ok := g.in.ImageMounts[i]
+	if !ok || root == "" {
+		return "", false, invalidf(f+".image", "image %q is not mounted", m.GetImage().GetImage())
+	}
+	src := root
+	if sub := m.GetImageSubPath(); sub != "" {
+		p, err := securejoin.SecureJoin(root, sub)
+		if err != nil {
+			return "", false, invalidf(f+".image_sub_path", "%q: %v", sub, err)
+		}
+		src = p
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", false, invalidf(f+".image_sub_path", "%q does not exist in image %q", m.GetImageSubPath(), m.GetImage().GetImage())
+	}
+	return src, fi.IsDir(), nil
 }
 
 // prepareHostPath creates a missing host path as a directory (kubelet

@@ -107,8 +107,6 @@ func TestCRIMounts(t *testing.T) {
 		{name: "empty host path", m: &runtime.Mount{ContainerPath: "/data"}, errField: "config.mounts[0].host_path", errSentry: errdefs.ErrInvalidArgument},
 		{name: "relative container path", m: &runtime.Mount{ContainerPath: "data", HostPath: private}, errField: "config.mounts[0].container_path", errSentry: errdefs.ErrInvalidArgument},
 		{name: "missing host path is created", m: &runtime.Mount{ContainerPath: "/data", HostPath: missing}, wantOpts: []string{"rbind", "rprivate", "rw"}},
-		{name: "image volume", m: &runtime.Mount{ContainerPath: "/data", Image: &runtime.ImageSpec{Image: "busybox"}},
-			errField: "config.mounts[0].image", errSentry: errdefs.ErrNotImplemented},
 		{name: "idmapped", m: &runtime.Mount{ContainerPath: "/data", HostPath: private, UidMappings: []*runtime.IDMapping{{Length: 1}}},
 			errField: "config.mounts[0].uidMappings", errSentry: errdefs.ErrNotImplemented},
 	} {
@@ -224,5 +222,51 @@ func TestDevices(t *testing.T) {
 	res = mustGenerate(t, in)
 	if len(res.Spec.Linux.Devices) < 3 || len(res.Spec.Linux.Resources.Devices) != 1 || !res.Spec.Linux.Resources.Devices[0].Allow {
 		t.Fatalf("privileged: %d devices, rules %+v", len(res.Spec.Linux.Devices), res.Spec.Linux.Resources.Devices)
+	}
+}
+
+// CRI image volumes (Mount.image) bind the image the caller mounted read-only (or a sub path
+// of it, resolved inside the image) and refuse to be writable.
+func TestCRIImageVolumes(t *testing.T) {
+	image := t.TempDir()
+	os.MkdirAll(filepath.Join(image, "etc"), 0o755)
+	os.Symlink("/", filepath.Join(image, "escape"))
+	for _, tc := range []struct {
+		name     string
+		m        *runtime.Mount
+		mounted  bool
+		wantSrc  string
+		errField string
+	}{
+		{"whole image", &runtime.Mount{ContainerPath: "/data", Readonly: true, Image: &runtime.ImageSpec{Image: "busybox"}}, true, image, ""},
+		{"sub path", &runtime.Mount{ContainerPath: "/data", Readonly: true, Image: &runtime.ImageSpec{Image: "busybox"}, ImageSubPath: "etc"}, true, filepath.Join(image, "etc"), ""},
+		{"sub path through a symlink stays in the image", &runtime.Mount{ContainerPath: "/data", Readonly: true, Image: &runtime.ImageSpec{Image: "busybox"}, ImageSubPath: "escape/etc"}, true, filepath.Join(image, "etc"), ""},
+		{"missing sub path", &runtime.Mount{ContainerPath: "/data", Readonly: true, Image: &runtime.ImageSpec{Image: "busybox"}, ImageSubPath: "nope"}, true, "", "config.mounts[0].image_sub_path"},
+		{"writable", &runtime.Mount{ContainerPath: "/data", Image: &runtime.ImageSpec{Image: "busybox"}}, true, "", "config.mounts[0].readonly"},
+		{"not mounted by the caller", &runtime.Mount{ContainerPath: "/data", Readonly: true, Image: &runtime.ImageSpec{Image: "busybox"}}, false, "", "config.mounts[0].image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeHost(t, nil)
+			in := baseInput(t)
+			in.Config.Mounts = []*runtime.Mount{tc.m}
+			if tc.mounted {
+				in.ImageMounts = map[int]string{0: image}
+			}
+			res, err := Generate(in)
+			if tc.errField != "" {
+				wantErr(t, err, errdefs.ErrInvalidArgument, tc.errField)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := findMount(res.Spec, "/data")
+			if m == nil || m.Source != tc.wantSrc || !reflect.DeepEqual(m.Options, []string{"rbind", "rprivate", "ro"}) {
+				t.Fatalf("mount %+v, want a read-only bind of %s", m, tc.wantSrc)
+			}
+			if got := res.Mounts[0]; got.GetImage().GetImage() != "busybox" || got.GetImageSubPath() != tc.m.GetImageSubPath() {
+				t.Errorf("reported mount %v lacks the image", got)
+			}
+		})
 	}
 }

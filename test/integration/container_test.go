@@ -623,3 +623,41 @@ func TestReopenContainerLogAfterRotation(t *testing.T) {
 	b.mustCrictl(t, "rmp", "-f", podID)
 	b.assertNoPodLeftovers(t, tn)
 }
+
+// An image volume mounts an image read-only into a container, and is
+// released with the container.
+func TestImageVolume(t *testing.T) {
+	tn := newTestNetwork(t)
+	b := startBerth(t, tn.args()...)
+	podID, podFile := b.runPod(t, "imgvol", nil, "busybox", "docker.io/berthtest/nonroot:latest")
+	id := b.runContainer(t, podID, podFile, "reader", "busybox", map[string]any{
+		"command": []string{"sleep", "3600"},
+		"mounts": []map[string]any{
+			{"container_path": "/img", "readonly": true, "image": map[string]any{"image": "docker.io/berthtest/nonroot:latest"}},
+			{"container_path": "/img-etc", "readonly": true, "image": map[string]any{"image": "docker.io/berthtest/nonroot:latest"}, "image_sub_path": "etc"},
+		},
+	})
+	out := b.mustCrictl(t, "exec", "--sync", id, "sh", "-c", "/img/bin/ls /img/home; grep app /img-etc/passwd; touch /img/x 2>/dev/null && echo WRITABLE; true")
+	if !strings.Contains(out, "app") || strings.Contains(out, "WRITABLE") {
+		t.Errorf("image volume: %q; want the image's files, read-only", out)
+	}
+	st, err := b.runtime.ContainerStatus(ctxT(t), &runtime.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := imageStatus(t, b, "docker.io/berthtest/nonroot:latest").GetId()
+	for _, m := range st.GetStatus().GetMounts() {
+		if m.GetImage().GetImageRef() != want {
+			t.Errorf("mount %s reports image_ref %q, want %s", m.GetContainerPath(), m.GetImage().GetImageRef(), want)
+		}
+	}
+	_, err = b.runtime.CreateContainer(ctxT(t), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: &runtime.ContainerConfig{
+		Metadata: &runtime.ContainerMetadata{Name: "writable"}, Image: &runtime.ImageSpec{Image: "busybox"},
+		Mounts: []*runtime.Mount{{ContainerPath: "/img", Image: &runtime.ImageSpec{Image: "busybox"}}},
+	}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a writable image volume = %v, want InvalidArgument", err)
+	}
+	b.mustCrictl(t, "rmp", "-f", podID)
+	b.assertNoPodLeftovers(t, tn)
+}
