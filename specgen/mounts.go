@@ -182,7 +182,7 @@ func (g *gen) criMounts() ([]plannedMount, error) {
 			Readonly: m.GetReadonly(), SelinuxRelabel: m.GetSelinuxRelabel(),
 			Propagation: m.GetPropagation(), RecursiveReadOnly: m.GetRecursiveReadOnly(),
 			MountOptions: append([]string(nil), m.GetMountOptions()...),
-			Image: m.GetImage(), ImageSubPath: m.GetImageSubPath(),
+			Image:        m.GetImage(), ImageSubPath: m.GetImageSubPath(),
 		})
 	}
 	return out, nil
