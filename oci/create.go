@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-dev/berth/conmon"
 	"github.com/berth-dev/berth/errdefs"
@@ -32,6 +33,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, c *Container) (pid int, r
 	if err := r.preparePersistDir(ctx, c); err != nil {
 		return 0, err
 	}
+	start := time.Now()
+	defer func() { observe("conmon_create", time.Since(start), retErr) }() // metrics hook, see observe.go
 	_, logErr := os.Stat(c.LogPath)
 	defer func() {
 		if retErr == nil {

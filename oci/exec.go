@@ -41,13 +41,15 @@ type ExecResult struct {
 // no terminal. With timeout > 0 the process (and its process group) is
 // killed past the timeout and the error wraps errdefs.ErrDeadlineExceeded.
 // A non-zero exit code is a result, not an error.
-func (r *Runtime) ExecSync(ctx context.Context, c *Container, cmd []string, timeout time.Duration) (*ExecResult, error) {
+func (r *Runtime) ExecSync(ctx context.Context, c *Container, cmd []string, timeout time.Duration) (_ *ExecResult, retErr error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("exec in container %s: empty command: %w", c.ID, errdefs.ErrInvalidArgument)
 	}
+	start := time.Now()
+	defer func() { observe("conmon_exec", time.Since(start), retErr) }() // metrics hook, see observe.go
 	dir, err := os.MkdirTemp(r.PersistDir(c), "exec-")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, errdefs.ErrNotFound)

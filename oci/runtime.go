@@ -143,6 +143,7 @@ func (r *Runtime) runtimeCmd(ctx context.Context, id string, stdin []byte, args 
 	start := time.Now()
 	err := cmd.Run()
 	r.log.DebugContext(ctx, "ran oci runtime", "container", id, "args", args, "duration", time.Since(start), "error", err)
+	observe("runtime_"+args[0], time.Since(start), err) // metrics hook, see observe.go
 	if err == nil {
 		return stdout.Bytes(), nil
 	}

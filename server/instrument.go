@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/events"
 )
 
 var requestSeq atomic.Uint64
@@ -26,10 +27,17 @@ func RequestID(ctx context.Context) uint64 {
 	return id
 }
 
+// CallObserver records the outcome of CRI calls (the daemon's metrics).
+// It must be quick and must not block.
+type CallObserver interface {
+	ObserveCall(method string, code codes.Code, d time.Duration)
+}
+
 // UnaryInterceptor is the one boundary between Berth's errors and gRPC: it
 // gives every call a request id, logs it at debug with its latency, turns
-// panics into Internal errors and maps sentinel errors to status codes.
-func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+// panics into Internal errors, maps sentinel errors to status codes and
+// reports each call's method, code and latency to the observers.
+func UnaryInterceptor(log *slog.Logger, observers ...CallObserver) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		id := requestSeq.Add(1)
 		ctx = context.WithValue(ctx, requestIDKey{}, id)
@@ -45,6 +53,9 @@ func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 				log.Debug("CRI call failed", "method", method, "request", id, "duration", time.Since(start), "error", err)
 			} else {
 				log.Debug("CRI call", "method", method, "request", id, "duration", time.Since(start))
+			}
+			for _, o := range observers {
+				o.ObserveCall(method, status.Code(err), time.Since(start))
 			}
 		}()
 		return handler(ctx, req)
@@ -77,6 +88,7 @@ var codeOf = []struct {
 	{errdefs.ErrDeadlineExceeded, codes.DeadlineExceeded},
 	{errdefs.ErrPermissionDenied, codes.PermissionDenied},
 	{errdefs.ErrNotImplemented, codes.Unimplemented},
+	{events.ErrOverflow, codes.ResourceExhausted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -52,6 +52,9 @@ type Server struct {
 	containers *container.Store
 	ctrNames   *registrar.Registrar
 	ctrLocks   *keylock.Locks
+
+	// stream serves exec, attach and port-forward URLs (streaming.go).
+	stream streamerSlot
 }
 
 // Deps are the subsystems the server drives; the daemon opens them.

@@ -17,10 +17,13 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/events"
+	"github.com/berth-dev/berth/metrics"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/storage"
+	"github.com/berth-dev/berth/streaming"
 	"github.com/berth-dev/berth/version"
 )
 
@@ -50,6 +53,12 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	log, level := newLogger(cfg, logOut)
 	slog.SetDefault(log)
 	log.Info("starting berth", "version", version.Version, "config", configPath, "listen", cfg.API.Listen)
+	// Signals are caught from the start: a SIGTERM that arrives while
+	// start-up runs must still end in an orderly shutdown, never in the
+	// default action that leaves storage mounted.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	defer signal.Stop(sigs)
 
 	for _, dir := range []string{cfg.Runtime.StateDir, cfg.Runtime.RunDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -120,9 +129,28 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 		runtimes[name] = rt
 	}
 
-	srv := server.New(cfg, configPath, server.Deps{Images: images, Network: net, Runtimes: runtimes}, log)
+	// Metrics are recorded always (it is cheap) and served only when
+	// api.metrics_address is set. Lifecycle events go to the broker that
+	// GetContainerEvents subscribers read.
+	met := metrics.New()
+	oci.SetObserver(met.ObserveOCI)
+	storage.SetPullObserver(met.ObservePull)
+	broker := events.NewBroker(events.DefaultBuffer)
+
+	srv := server.New(cfg, configPath, server.Deps{Images: images, Network: net, Runtimes: runtimes, Events: broker}, log)
+	// Exec, attach and port-forward stream over HTTP: the CRI calls return
+	// URLs of this server. Stopping it ends the sessions.
+	streams, err := streaming.Start(streaming.Config{
+		Address: cfg.API.StreamAddress, Port: cfg.API.StreamPort,
+		TLSCert: cfg.API.StreamTLSCert, TLSKey: cfg.API.StreamTLSKey,
+	}, srv.StreamRuntime(), log.With("component", "streaming"))
+	if err != nil {
+		return err
+	}
+	defer streams.Stop()
+	srv.SetStreaming(streams)
 	g := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(log)),
+		grpc.ChainUnaryInterceptor(server.UnaryInterceptor(log, met)),
 		grpc.ChainStreamInterceptor(server.StreamInterceptor(log)),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
@@ -135,6 +163,15 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	}
 	runtime.RegisterRuntimeServiceServer(g, srv)
 	runtime.RegisterImageServiceServer(g, srv)
+	met.WatchStates(srv)
+	met.WatchEvents(broker)
+	if addr := cfg.API.MetricsAddress; addr != "" {
+		endpoint, err := met.Serve(addr, log.With("component", "metrics"))
+		if err != nil {
+			return err
+		}
+		defer endpoint.Shutdown(context.Background())
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
@@ -148,9 +185,6 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 		return err
 	}
 	rl := &reloader{load: load, current: running, level: level, images: images, srv: srv, newRT: newRuntime, log: log}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	defer signal.Stop(sigs)
 wait:
 	for {
 		select {
@@ -167,6 +201,7 @@ wait:
 	log.Info("shutting down: finishing in-flight calls; containers keep running")
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	done := make(chan struct{})
+	broker.Close() // ends GetContainerEvents streams, which GracefulStop would wait for
 	go func() { g.GracefulStop(); close(done) }()
 	select {
 	case <-done:

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/stats"
+)
+
+// What stats keep between calls: each container's and pod's previous CPU
+// sample (for usage_nano_cores), containers' cgroup paths and their recent
+// writable layer usages. These live at package level rather than in Server
+// (whose fields belong to server.go): entries are keyed by ids, which are
+// random and so never shared by two servers of one process, and entries of
+// removed objects expire on their own.
+var (
+	cpuRates    = stats.NewRates()
+	layerUsages = stats.NewLayerCache(stats.LayerTTL)
+	cgroupPaths = stats.NewCgroupPaths()
+)
+
+// ContainerStats reports one container's CPU, memory and writable layer.
+func (s *Server) ContainerStats(ctx context.Context, req *runtime.ContainerStatsRequest) (*runtime.ContainerStatsResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.ContainerStatsResponse{Stats: s.criContainerStats(c, s.sampleContainer(c))}, nil
+}
+
+// ListContainerStats reports the stats of the containers that match the
+// filter: id (or prefix), pod id (or prefix) and label selector.
+func (s *Server) ListContainerStats(ctx context.Context, req *runtime.ListContainerStatsRequest) (*runtime.ListContainerStatsResponse, error) {
+	f := req.GetFilter()
+	resp := &runtime.ListContainerStatsResponse{Stats: []*runtime.ContainerStats{}}
+	for _, c := range s.containers.List() {
+		switch {
+		case f.GetId() != "" && !hasIDPrefix(c.ID, f.GetId()):
+			continue
+		case f.GetPodSandboxId() != "" && !hasIDPrefix(c.PodID, f.GetPodSandboxId()):
+			continue
+		case !matchLabels(c.Config.GetLabels(), f.GetLabelSelector()):
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		resp.Stats = append(resp.Stats, s.criContainerStats(c, s.sampleContainer(c)))
+	}
+	return resp, nil
+}
+
+// ctrSample is one reading of a container; a part that could not be read
+// is nil and left out of the answer.
+type ctrSample struct {
+	cgroup    *stats.Sample
+	nanoCores *uint64
+	layer     *stats.LayerUsage
+}
+
+// sampleContainer reads c's cgroup (unless it exited: its cgroup is gone
+// or about to be) and its writable layer.
+func (s *Server) sampleContainer(c *container.Container) ctrSample {
+	var out ctrSample
+	if c.State() != container.StateExited {
+		if out.cgroup = s.sampleCgroup(c.ID, c.Bundle); out.cgroup != nil {
+			out.nanoCores = rateOf(c.ID, out.cgroup)
+		}
+	}
+	u, err := layerUsages.Get(c.ID, func() (stats.LayerUsage, error) {
+		return stats.WritableLayerUsage(s.images.Store(), c.ID)
+	})
+	if err != nil {
+		s.log.Debug("no writable layer usage", "container", c.ID, "error", err)
+	} else {
+		out.layer = &u
+	}
+	return out
+}
+
+// sampleCgroup reads the cgroup of the runtime container id whose bundle
+// is bundle; nil when it has none (any more).
+func (s *Server) sampleCgroup(id, bundle string) *stats.Sample {
+	path, err := cgroupPaths.Get(id, bundle)
+	if err != nil {
+		s.log.Debug("no cgroup path", "container", id, "error", err)
+		return nil
+	}
+	smp, err := stats.ReadCgroup(path)
+	if err != nil {
+		if !errors.Is(err, errdefs.ErrNotFound) {
+			s.log.Debug("read container cgroup", "container", id, "cgroup", path, "error", err)
+		}
+		return nil
+	}
+	return &smp
+}
+
+// rateOf updates key's CPU sample and returns its usage rate, nil for the
+// first sample: the kubelet then computes one itself.
+func rateOf(key string, smp *stats.Sample) *uint64 {
+	r, ok := cpuRates.Update(key, smp.CPU.UsageNanos, smp.Time)
+	if !ok {
+		return nil
+	}
+	return &r
+}
+
+func (s *Server) criContainerStats(c *container.Container, smp ctrSample) *runtime.ContainerStats {
+	st := &runtime.ContainerStats{
+		Attributes: &runtime.ContainerAttributes{
+			Id:          c.ID,
+			Metadata:    c.Config.GetMetadata(),
+			Labels:      c.Config.GetLabels(),
+			Annotations: c.Config.GetAnnotations(),
+		},
+	}
+	if cg := smp.cgroup; cg != nil {
+		st.Cpu = criCPU(cg, smp.nanoCores)
+		st.Memory = criMemory(cg)
+		st.Swap = &runtime.SwapUsage{
+			Timestamp:      cg.Time.UnixNano(),
+			SwapUsageBytes: &runtime.UInt64Value{Value: cg.Memory.Swap},
+		}
+	}
+	if l := smp.layer; l != nil {
+		st.WritableLayer = &runtime.FilesystemUsage{
+			Timestamp:  l.Time.UnixNano(),
+			FsId:       &runtime.FilesystemIdentifier{Mountpoint: s.containerFsMountpoint()},
+			UsedBytes:  &runtime.UInt64Value{Value: l.Bytes},
+			InodesUsed: &runtime.UInt64Value{Value: l.Inodes},
+		}
+	}
+	return st
+}
+
+// containerFsMountpoint is the filesystem identifier of writable layers:
+// the one ImageFsInfo reports for the container filesystem, so the
+// kubelet finds both on the same filesystem.
+func (s *Server) containerFsMountpoint() string {
+	st := s.images.Store()
+	return filepath.Join(st.GraphRoot(), st.GraphDriverName()+"-containers")
+}
+
+func criCPU(cg *stats.Sample, nanoCores *uint64) *runtime.CpuUsage {
+	cpu := &runtime.CpuUsage{
+		Timestamp:            cg.Time.UnixNano(),
+		UsageCoreNanoSeconds: &runtime.UInt64Value{Value: cg.CPU.UsageNanos},
+	}
+	if nanoCores != nil {
+		cpu.UsageNanoCores = &runtime.UInt64Value{Value: *nanoCores}
+	}
+	return cpu
+}
+
+func criMemory(cg *stats.Sample) *runtime.MemoryUsage {
+	m := cg.Memory
+	mem := &runtime.MemoryUsage{
+		Timestamp:       cg.Time.UnixNano(),
+		WorkingSetBytes: &runtime.UInt64Value{Value: m.WorkingSet},
+		UsageBytes:      &runtime.UInt64Value{Value: m.Usage},
+		RssBytes:        &runtime.UInt64Value{Value: m.RSS},
+		PageFaults:      &runtime.UInt64Value{Value: m.PageFaults},
+		MajorPageFaults: &runtime.UInt64Value{Value: m.MajorPageFaults},
+	}
+	if avail, limited := m.Available(); limited {
+		mem.AvailableBytes = &runtime.UInt64Value{Value: avail}
+	}
+	return mem
+}

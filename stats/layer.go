@@ -1,0 +1,114 @@
+package stats
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	cstorage "go.podman.io/storage"
+
+	"github.com/berth-dev/berth/errdefs"
+)
+
+// LayerTTL is how long a measured writable layer usage is reused: walking a
+// layer costs a stat per file, and the kubelet asks every 10 to 15 seconds.
+const LayerTTL = 5 * time.Second
+
+// LayerUsage is the disk use of a container's writable layer.
+type LayerUsage struct {
+	// Time is when the layer was measured.
+	Time   time.Time
+	Bytes  uint64
+	Inodes uint64
+}
+
+// WritableLayerUsage measures the writable layer of storage container id:
+// the graph driver walks the layer's upper directory (overlay's diff, the
+// whole directory with vfs).
+func WritableLayerUsage(store cstorage.Store, id string) (LayerUsage, error) {
+	c, err := store.Container(id)
+	if errors.Is(err, cstorage.ErrContainerUnknown) {
+		return LayerUsage{}, fmt.Errorf("writable layer of %s: %w", id, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return LayerUsage{}, fmt.Errorf("writable layer of %s: %w", id, err)
+	}
+	driver, err := store.GraphDriver()
+	if err != nil {
+		return LayerUsage{}, fmt.Errorf("writable layer of %s: %w", id, err)
+	}
+	u, err := driver.ReadWriteDiskUsage(c.LayerID)
+	if err != nil {
+		return LayerUsage{}, fmt.Errorf("measure writable layer of %s: %w", id, err)
+	}
+	return LayerUsage{Time: time.Now(), Bytes: uint64(max(u.Size, 0)), Inodes: uint64(max(u.InodeCount, 0))}, nil
+}
+
+// LayerCache keeps measured layer usages for LayerTTL; concurrent requests
+// for one layer share one measurement. Safe for concurrent use.
+type LayerCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[string]*layerEntry
+	swept   time.Time
+}
+
+type layerEntry struct {
+	mu    sync.Mutex // held while measuring
+	usage LayerUsage
+	used  time.Time // guarded by LayerCache.mu
+}
+
+// NewLayerCache returns an empty cache whose entries live ttl.
+func NewLayerCache(ttl time.Duration) *LayerCache {
+	return &LayerCache{ttl: ttl, entries: map[string]*layerEntry{}}
+}
+
+// Get returns id's usage, calling measure when the cached one is missing or
+// older than the TTL. Failed measurements are not cached.
+func (c *LayerCache) Get(id string, measure func() (LayerUsage, error)) (LayerUsage, error) {
+	now := time.Now()
+	c.mu.Lock()
+	c.sweep(now)
+	e, ok := c.entries[id]
+	if !ok {
+		e = &layerEntry{}
+		c.entries[id] = e
+	}
+	e.used = now
+	c.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.usage.Time.IsZero() && now.Sub(e.usage.Time) < c.ttl {
+		return e.usage, nil
+	}
+	u, err := measure()
+	if err != nil {
+		return LayerUsage{}, err
+	}
+	e.usage = u
+	return u, nil
+}
+
+// Forget drops id's entry.
+func (c *LayerCache) Forget(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+}
+
+// sweep drops entries unused for idleAfter, at most once a minute; c.mu
+// is held.
+func (c *LayerCache) sweep(now time.Time) {
+	if now.Sub(c.swept) < time.Minute {
+		return
+	}
+	c.swept = now
+	for id, e := range c.entries {
+		if now.Sub(e.used) > idleAfter {
+			delete(c.entries, id)
+		}
+	}
+}
