@@ -58,6 +58,7 @@ integration: build
 test: deps check build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory critest
 
 # critest v1.37.0's conformance suite against bin/berth on the rig (its own
 # registry, CNI network and daemon in a temp dir), skipping exactly the specs
