@@ -87,7 +87,7 @@ func pickNetwork(ctx context.Context, files []confFile, dirs []string, timeout t
 	cniConf := libcni.NewCNIConfig(dirs, nil)
 	for i := range files {
 		f := &files[i]
-		if f.list, f.err = loadConfFile(f.path); f.err != nil {
+		if f.list, f.err = network.LoadConfFile(f.path); f.err != nil {
 			f.fix = "correct the file (it must be a CNI network config), or move it away and run `make install` for the default bridge conflist"
 			continue
 		}
@@ -126,40 +126,6 @@ func noUsableNetwork(ctx context.Context, dir string, files []confFile, dirs []s
 		return append(rs, defaultNetworkPlugins(ctx, dirs, host)...)
 	}
 	return append(rs, networkPlugins(ctx, parsed, dirs, host)...)
-}
-
-// loadConfFile parses a config file as the daemon does: a .conflist is a
-// list; a .conf or .json is one plugin, unless it holds a "plugins" array.
-func loadConfFile(path string) (*libcni.NetworkConfigList, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	isList := filepath.Ext(path) == ".conflist"
-	if !isList {
-		var probe struct {
-			Plugins json.RawMessage `json:"plugins"`
-		}
-		isList = json.Unmarshal(data, &probe) == nil && probe.Plugins != nil
-	}
-	var list *libcni.NetworkConfigList
-	if isList {
-		list, err = libcni.ConfListFromFile(path)
-	} else {
-		var conf *libcni.PluginConfig
-		if conf, err = libcni.NetworkPluginConfFromBytes(data); err == nil {
-			list, err = libcni.ConfListFromConf(conf)
-		}
-	}
-	switch {
-	case err != nil:
-		return nil, err
-	case list.Name == "":
-		return nil, errors.New("network has no name")
-	case len(list.Plugins) == 0:
-		return nil, errors.New("network has no plugins")
-	}
-	return list, nil
 }
 
 // pluginTypes lists the plugin binaries a network runs, in order, with the

@@ -42,7 +42,7 @@ func TestContribConflistIsDefaultConflist(t *testing.T) {
 		t.Errorf("%s differs from network.DefaultConflist(%q, %q); regenerate it with `go test ./check -run ConflistIsDefault -update`\ngot:\n%s\nwant:\n%s",
 			path, DefaultBridge, DefaultSubnet, got, want)
 	}
-	if _, err := loadConfFile(path); err != nil {
+	if _, err := network.LoadConfFile(path); err != nil {
 		t.Errorf("libcni rejects %s: %v", path, err)
 	}
 }

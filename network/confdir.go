@@ -42,10 +42,10 @@ func confFiles(dir string) (files []string, fingerprint string, err error) {
 	return files, fp.String(), nil
 }
 
-// loadConfFile parses one config file into a list: a .conflist is a list;
+// LoadConfFile parses one config file into a list: a .conflist is a list;
 // a .conf or .json is one plugin wrapped into a list, unless it holds a
 // "plugins" array (then it is a list too).
-func loadConfFile(path string) (*libcni.NetworkConfigList, error) {
+func LoadConfFile(path string) (*libcni.NetworkConfigList, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (m *Manager) reload(ctx context.Context) {
 			strings.Join(confExtensions, ", "), m.opts.ConfDir)
 	default:
 		for _, f := range files {
-			l, err := loadConfFile(f)
+			l, err := LoadConfFile(f)
 			if err == nil {
 				_, err = m.cni.ValidateNetworkList(ctx, l)
 			}
