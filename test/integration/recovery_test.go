@@ -197,32 +197,10 @@ func TestCrashPointsLeaveNothingHalfMade(t *testing.T) {
 	}
 }
 
-// podLifecycle runs a pod through the operations that have crash points.
+// podLifecycle runs a pod through the operations that have crash points:
+// run, create, start, stop the pod, remove the pod.
 func podLifecycle(ctx context.Context, b *berth) error {
-	cfg := sandboxConfig("crash")
-	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		return err
-	}
-	ctr, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
-		PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
-		Config: &runtime.ContainerConfig{
-			Metadata: &runtime.ContainerMetadata{Name: "c"},
-			Image:    &runtime.ImageSpec{Image: "busybox"},
-			Command:  []string{"sleep", "3600"},
-		},
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := b.runtime.StartContainer(ctx, &runtime.StartContainerRequest{ContainerId: ctr.GetContainerId()}); err != nil {
-		return err
-	}
-	if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
-		return err
-	}
-	_, err = b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
-	return err
+	return podWithContainerCycle(ctx, b, 1)
 }
 
 // runProbe proves a pod works: a new container in it runs and answers exec.
