@@ -74,6 +74,7 @@ func runSuite(ctx context.Context, o *options) (int, error) {
 	sum := critest.Summarize(specs, active)
 	stale := critest.StaleSkips(active, specs)
 	report := formatSummary(sum, took, stale, leftover)
+	closingLine = fmt.Sprintf("critest: %d passed, %d failed, %d skipped", sum.Passed, sum.Failed, sum.Skipped)
 	if ctx.Err() != nil {
 		report += "\nINTERRUPTED: the run was cut short; specs it never reached count as skipped.\n"
 	}
