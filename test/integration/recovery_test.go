@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,7 +243,7 @@ func TestRebootReportsExitedNeverRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-b.Exited()
-	simulateReboot(t, b.Root)
+	simulateReboot(t, b.Root, tn)
 
 	b = startBerthIn(t, b.Root, tn.args()...)
 	if pi := b.inspectp(t, podID); pi.Status.State != "SANDBOX_NOTREADY" {
@@ -256,9 +257,12 @@ func TestRebootReportsExitedNeverRunning(t *testing.T) {
 }
 
 // simulateReboot does to a dead daemon's root what a reboot does: every
-// process of its containers is gone and the volatile dirs are empty.
-func simulateReboot(t *testing.T, root string) {
+// process of its containers is gone, the volatile dirs are empty, and the
+// network's iptables rules are flushed (a reboot loses them; the bridge
+// plugin cannot remove them without the pod's netns).
+func simulateReboot(t *testing.T, root string, tn *testNetwork) {
 	t.Helper()
+	flushMasquerade(t, tn)
 	for _, p := range processesMentioning(t, root) {
 		pid := strings.SplitN(p, ":", 2)[0]
 		var n int
@@ -319,4 +323,35 @@ func TestSlowNetworkRetryGetsThePod(t *testing.T) {
 	}
 	b.mustCrictl(t, "rmp", "-f", resp.GetPodSandboxId())
 	b.assertNoPodLeftovers(t, tn)
+}
+
+// flushMasquerade removes the bridge plugin's masquerade rules and chains of
+// pods on tn, as a reboot would.
+func flushMasquerade(t *testing.T, tn *testNetwork) {
+	t.Helper()
+	_, subnet, _ := net.ParseCIDR(tn.subnet)
+	out, err := exec.Command("iptables", "-t", "nat", "-S", "POSTROUTING").Output()
+	if err != nil {
+		t.Fatalf("list nat rules: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "-A" || f[2] != "-s" || !strings.Contains(line, "-j CNI-") {
+			continue
+		}
+		ip, _, err := net.ParseCIDR(f[3])
+		if err != nil || !subnet.Contains(ip) {
+			continue
+		}
+		chain := f[len(f)-1]
+		// The comment holds quotes: delete the rule by its number instead.
+		rules, _ := exec.Command("iptables", "-t", "nat", "-S", "POSTROUTING").Output()
+		for n, r := range strings.Split(string(rules), "\n") {
+			if r == line {
+				exec.Command("iptables", "-t", "nat", "-D", "POSTROUTING", fmt.Sprint(n)).Run() // line 0 is the policy
+			}
+		}
+		exec.Command("iptables", "-t", "nat", "-F", chain).Run()
+		exec.Command("iptables", "-t", "nat", "-X", chain).Run()
+	}
 }

@@ -149,6 +149,11 @@ func (b *berth) assertNoPodLeftovers(t *testing.T, tn *testNetwork) {
 			t.Errorf("IP reservations left: %v", r)
 		}
 	}
+	if tn != nil {
+		if rules := natRulesFor(t, tn); len(rules) != 0 {
+			t.Errorf("iptables nat rules left for pods on %s: %v", tn.subnet, rules)
+		}
+	}
 	if ids := storageContainers(t, b); len(ids) != 0 {
 		t.Errorf("storage containers left: %v", ids)
 	}
@@ -404,4 +409,26 @@ func TestInfraContainerOnlyWhenNeeded(t *testing.T) {
 			b.assertNoPodLeftovers(t, tn)
 		})
 	}
+}
+
+// natRulesFor lists the nat rules (masquerade, hostPort DNAT) that name an
+// address of tn's subnet: CNI plugins add them per pod and DEL must remove them.
+func natRulesFor(t *testing.T, tn *testNetwork) []string {
+	t.Helper()
+	out, err := exec.Command("iptables", "-t", "nat", "-S").Output()
+	if err != nil {
+		t.Fatalf("list nat rules: %v", err)
+	}
+	_, subnet, _ := net.ParseCIDR(tn.subnet)
+	var left []string
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(line) {
+			addr, _, _ := strings.Cut(strings.Split(f, "/")[0], ":")
+			if ip := net.ParseIP(addr); ip != nil && subnet.Contains(ip) && !ip.Equal(subnet.IP) {
+				left = append(left, line)
+				break
+			}
+		}
+	}
+	return left
 }
