@@ -12,17 +12,23 @@ import (
 	"github.com/berth-dev/berth/stats"
 )
 
-// What stats keep between calls: each container's and pod's previous CPU
-// sample (for usage_nano_cores), containers' cgroup paths and their recent
-// writable layer usages. These live at package level rather than in Server
-// (whose fields belong to server.go): entries are keyed by ids, which are
-// random and so never shared by two servers of one process, and entries of
-// removed objects expire on their own.
-var (
-	cpuRates    = stats.NewRates()
-	layerUsages = stats.NewLayerCache(stats.LayerTTL)
-	cgroupPaths = stats.NewCgroupPaths()
-)
+// statsState is what stats keep between calls: each container's and pod's
+// previous CPU sample (for usage_nano_cores), containers' cgroup paths and
+// their recent writable layer usages. Entries of removed objects expire on
+// their own.
+type statsState struct {
+	cpuRates    *stats.Rates
+	layerUsages *stats.LayerCache
+	cgroupPaths *stats.CgroupPaths
+}
+
+func newStatsState() *statsState {
+	return &statsState{
+		cpuRates:    stats.NewRates(),
+		layerUsages: stats.NewLayerCache(stats.LayerTTL),
+		cgroupPaths: stats.NewCgroupPaths(),
+	}
+}
 
 // ContainerStats reports one container's CPU, memory and writable layer.
 func (s *Server) ContainerStats(ctx context.Context, req *runtime.ContainerStatsRequest) (*runtime.ContainerStatsResponse, error) {
@@ -69,10 +75,10 @@ func (s *Server) sampleContainer(c *container.Container) ctrSample {
 	var out ctrSample
 	if c.State() != container.StateExited {
 		if out.cgroup = s.sampleCgroup(c.ID, c.Bundle); out.cgroup != nil {
-			out.nanoCores = rateOf(c.ID, out.cgroup)
+			out.nanoCores = s.rateOf(c.ID, out.cgroup)
 		}
 	}
-	u, err := layerUsages.Get(c.ID, func() (stats.LayerUsage, error) {
+	u, err := s.stats.layerUsages.Get(c.ID, func() (stats.LayerUsage, error) {
 		return stats.WritableLayerUsage(s.images.Store(), c.ID)
 	})
 	if err != nil {
@@ -86,7 +92,7 @@ func (s *Server) sampleContainer(c *container.Container) ctrSample {
 // sampleCgroup reads the cgroup of the runtime container id whose bundle
 // is bundle; nil when it has none (any more).
 func (s *Server) sampleCgroup(id, bundle string) *stats.Sample {
-	path, err := cgroupPaths.Get(id, bundle)
+	path, err := s.stats.cgroupPaths.Get(id, bundle)
 	if err != nil {
 		s.log.Debug("no cgroup path", "container", id, "error", err)
 		return nil
@@ -103,8 +109,8 @@ func (s *Server) sampleCgroup(id, bundle string) *stats.Sample {
 
 // rateOf updates key's CPU sample and returns its usage rate, nil for the
 // first sample: the kubelet then computes one itself.
-func rateOf(key string, smp *stats.Sample) *uint64 {
-	r, ok := cpuRates.Update(key, smp.CPU.UsageNanos, smp.Time)
+func (s *Server) rateOf(key string, smp *stats.Sample) *uint64 {
+	r, ok := s.stats.cpuRates.Update(key, smp.CPU.UsageNanos, smp.Time)
 	if !ok {
 		return nil
 	}

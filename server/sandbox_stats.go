@@ -91,7 +91,7 @@ func (s *Server) samplePod(sb *sandbox.Sandbox) podSample {
 		ps.cgroup = &sum
 	}
 	if ps.cgroup != nil {
-		ps.nanoCores = rateOf("pod/"+sb.ID, ps.cgroup)
+		ps.nanoCores = s.rateOf("pod/"+sb.ID, ps.cgroup)
 	}
 	if sb.NS != nil && sb.NS.Net != "" && sb.State() == sandbox.StateReady {
 		ifs, err := stats.ReadNetNS(sb.NS.Net)

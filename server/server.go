@@ -36,6 +36,7 @@ type Server struct {
 	images  *storage.ImageService
 	network *network.Manager
 	events  EventPublisher
+	stats   *statsState
 
 	runtimesMu sync.RWMutex
 	runtimes   map[string]*oci.Runtime
@@ -75,6 +76,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 	}
 	s := &Server{
 		events:     events,
+		stats:      newStatsState(),
 		config:     cfg,
 		configPath: configPath,
 		log:        log,
