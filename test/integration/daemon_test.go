@@ -179,14 +179,17 @@ func TestSIGHUPReloadsLogLevel(t *testing.T) {
 	b.assertNoPodLeftovers(t, tn)
 }
 
-// Without a --log-level flag the drop-in's level applies on SIGHUP.
+// Without a --log-level flag the drop-in's level applies on SIGHUP, and a
+// running container is untouched by the reload.
 func TestSIGHUPChangesLogLevel(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "berth.toml.d", "10-level.toml"), "[log]\nlevel = \"info\"\n")
 	// Not startBerth: its --log-level flag would win over the files.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := rig.StartBerth(ctx, env.binary, root, "--cni-config-dir", filepath.Join(root, "cni"))
+	d, err := rig.StartBerth(ctx, env.binary, root, "--cni-config-dir", filepath.Join(root, "cni"),
+		"--registries-conf", filepath.Join(env.confDir, "registries.conf"),
+		"--signature-policy", filepath.Join(env.confDir, "policy.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +201,12 @@ func TestSIGHUPChangesLogLevel(t *testing.T) {
 	})
 	b := &berth{Daemon: d}
 	b.mustCrictl(t, "version")
+	// A pod on the node's network: this daemon has no CNI config.
+	podID, podFile := b.runPod(t, "hup", map[string]any{
+		"linux": map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+	}, "busybox")
+	ctr := b.runContainer(t, podID, podFile, "keeps-running", "busybox", map[string]any{"command": []string{"sleep", "3600"}})
+	pid := b.inspect(t, ctr).Info.Pid
 	before, _ := os.ReadFile(b.LogPath)
 	if strings.Contains(string(before), "level=DEBUG") {
 		t.Fatalf("debug lines at info level:\n%s", before)
@@ -217,4 +226,8 @@ func TestSIGHUPChangesLogLevel(t *testing.T) {
 	if !strings.Contains(log, "reload: applied") || !strings.Contains(log, "level=DEBUG") {
 		t.Errorf("log level did not change on SIGHUP:\n%s", log)
 	}
+	if ci := b.inspect(t, ctr); ci.Status.State != "CONTAINER_RUNNING" || ci.Info.Pid != pid {
+		t.Errorf("container after SIGHUP: %s pid %d, want the same process (%d) running", ci.Status.State, ci.Info.Pid, pid)
+	}
+	b.mustCrictl(t, "rmp", "-f", podID)
 }
