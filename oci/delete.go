@@ -73,11 +73,16 @@ func (r *Runtime) stopConmon(ctx context.Context, c *Container) error {
 
 func waitGone(ctx context.Context, pid int, id string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
+	// conmon usually exits within a millisecond or two of its container:
+	// poll fast at first, then back off, so a remove does not wait a
+	// whole coarse tick for it.
+	wait := 500 * time.Microsecond
 	for conmon.IsConmon(pid, id) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 	return true
 }
