@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -534,26 +533,7 @@ func TestPodsWithContainersLeakNothing(t *testing.T) {
 	b := startBerth(t, append(tn.args(), "--log-level", "info")...)
 	ctx := ctxT(t)
 	b.mustCrictl(t, "pull", "busybox")
-	const pods, parallel = 40, 4
-	var wg sync.WaitGroup
-	errs := make(chan error, pods)
-	for w := 0; w < parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < pods; i += parallel {
-				if err := podWithContainerCycle(ctx, b, i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("pod cycle: %v", err)
-	}
+	inParallel(t, 40, 4, func(i int) error { return podWithContainerCycle(ctx, b, i) })
 	b.assertNoPodLeftovers(t, tn)
 }
 

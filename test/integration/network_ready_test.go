@@ -79,29 +79,42 @@ func TestPodCyclesLeakNothing(t *testing.T) {
 	tn := newTestNetwork(t)
 	b := startBerth(t, append(tn.args(), "--log-level", "info")...)
 	ctx := ctxT(t)
-	const cycles, parallel = 200, 4
+	inParallel(t, 200, 4, func(i int) error {
+		cfg := sandboxConfig("cycle-" + strconv.Itoa(i))
+		// Alternate pods with and without an infra process.
+		if i%2 == 1 {
+			cfg.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONTAINER}}
+		}
+		resp, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
+		if err != nil {
+			return err
+		}
+		if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: resp.GetPodSandboxId()}); err != nil {
+			return err
+		}
+		_, err = b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: resp.GetPodSandboxId()})
+		return err
+	})
+	b.assertNoPodLeftovers(t, tn)
+	// The CNI result cache is emptied too: nothing for GC to find later.
+	if ents, _ := os.ReadDir(filepath.Join(b.Root, "state", "cni", "results")); len(ents) != 0 {
+		t.Errorf("CNI cache entries left: %d", len(ents))
+	}
+}
+
+// inParallel runs cycle(0..n-1) on workers goroutines, each worker taking
+// every workers-th index and stopping at its first error; every error fails
+// the test.
+func inParallel(t *testing.T, n, workers int, cycle func(i int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan error, cycles)
-	for w := 0; w < parallel; w++ {
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < cycles; i += parallel {
-				cfg := sandboxConfig("cycle-" + strconv.Itoa(i))
-				// Alternate pods with and without an infra process.
-				if i%2 == 1 {
-					cfg.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONTAINER}}
-				}
-				resp, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: resp.GetPodSandboxId()}); err != nil {
-					errs <- err
-					return
-				}
-				if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: resp.GetPodSandboxId()}); err != nil {
+			for i := w; i < n; i += workers {
+				if err := cycle(i); err != nil {
 					errs <- err
 					return
 				}
@@ -111,11 +124,6 @@ func TestPodCyclesLeakNothing(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("pod cycle: %v", err)
-	}
-	b.assertNoPodLeftovers(t, tn)
-	// The CNI result cache is emptied too: nothing for GC to find later.
-	if ents, _ := os.ReadDir(filepath.Join(b.Root, "state", "cni", "results")); len(ents) != 0 {
-		t.Errorf("CNI cache entries left: %d", len(ents))
+		t.Errorf("cycle: %v", err)
 	}
 }

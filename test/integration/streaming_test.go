@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/storage/storagetest"
 )
 
 // crictlCmd is crictl against this daemon for a session the test drives
@@ -36,31 +38,13 @@ func (b *berth) crictlCmd(args ...string) *exec.Cmd {
 	}, args...)...)
 }
 
-// lockedBuffer collects a command's output for a test that polls it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // terminal is a command running on a pseudo-terminal of the test's, as a
 // person at a shell runs crictl.
 type terminal struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	pty  *os.File
-	out  lockedBuffer
+	out  storagetest.SyncBuffer
 	read chan struct{} // closed when the command's output ends
 }
 
@@ -209,7 +193,7 @@ func TestExecStreams(t *testing.T) {
 	}
 	cmd := b.crictlCmd("exec", "-i", id, "sh", "-c", "tr a-z A-Z; echo to-stderr >&2; exit 3")
 	cmd.Stdin = strings.NewReader("hello from stdin\n")
-	var stdout, stderr lockedBuffer
+	var stdout, stderr storagetest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// crictl reports a command's exit code in its error and exits 1.
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "command terminated with exit code 3") {
@@ -319,14 +303,14 @@ func TestAttachToTerminal(t *testing.T) {
 
 // portForward runs `crictl port-forward` in the background and returns once
 // it listens, with its stderr and a function that stops it.
-func (b *berth) portForward(t *testing.T, podID, ports string) (*lockedBuffer, func()) {
+func (b *berth) portForward(t *testing.T, podID, ports string) (*storagetest.SyncBuffer, func()) {
 	t.Helper()
 	cmd := b.crictlCmd("port-forward", podID, ports)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &storagetest.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -453,7 +437,7 @@ func TestConcurrentExecsLeakNothing(t *testing.T) {
 				cmd = b.crictlCmd("exec", "-i", id, "cat")
 				cmd.Stdin = strings.NewReader(want)
 			}
-			var stderr lockedBuffer
+			var stderr storagetest.SyncBuffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			if err != nil || string(out) != want {
