@@ -1,15 +1,17 @@
-// Package container holds Berth's containers: their record, lifecycle state
-// with checked transitions, and the store that indexes them.
+// Package container holds Berth's containers: their record, their status
+// with its table of legal transitions, and the store that indexes them.
+// A container's status changes in one place only, Container.Update: the
+// server decides what should happen, this package checks that it may, saves
+// it and only then lets anyone see it.
 package container
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/objstore"
 )
 
@@ -22,8 +24,16 @@ const (
 	StateExited  State = "exited"
 )
 
-// Container is one CRI container. Fields set at creation never change; the
-// lifecycle fields are behind mu.
+// stateNext is the table of legal state changes; staying put is legal too.
+var stateNext = map[State][]State{
+	StateCreated: {StateRunning, StateExited},
+	StateRunning: {StateExited},
+}
+
+// Container is one CRI container. The exported fields are filled in while
+// CreateContainer builds the container (or recovery reads its record),
+// before it is added to the store; from then on they never change. All that
+// changes is the Status, through Update.
 type Container struct {
 	ID        string
 	Name      string
@@ -51,12 +61,25 @@ type Container struct {
 	// User is the identity the process runs as, as resolved at creation.
 	User *runtime.ContainerUser
 
-	mu        sync.Mutex
-	phase     Phase
-	state     State
-	startedAt time.Time
-	exit      Exit
-	resources *runtime.LinuxContainerResources
+	status *lifecycle.Box[Status]
+}
+
+// Status is what changes about a container over its life.
+type Status struct {
+	Phase lifecycle.Phase
+	State State
+	// Starting is set while StartContainer runs the runtime's start: an exit
+	// seen meanwhile is left for the start to record after "running", so
+	// that STARTED always precedes STOPPED. It is not saved: a restart ends
+	// every call.
+	Starting  bool
+	StartedAt time.Time
+	Exit      Exit
+	Resources *runtime.LinuxContainerResources
+	// ImagesReleased is set once a removal released the image volumes'
+	// mounts: a removal finished after a crash must not release a mount
+	// another container holds.
+	ImagesReleased bool
 }
 
 // Exit is how a container ended.
@@ -67,77 +90,83 @@ type Exit struct {
 	Message    string
 }
 
-// New returns a container record in the Created state.
-func New(id, name, podID string, cfg *runtime.ContainerConfig) *Container {
-	return &Container{
-		ID: id, Name: name, PodID: podID, Config: cfg,
-		CreatedAt: time.Now(), state: StateCreated, phase: PhaseCreating,
-		resources: cfg.GetLinux().GetResources(),
+// Records is where container records are kept (checkpoint.Dir).
+type Records interface {
+	Save(id string, v any) error
+	Delete(id string) error
+}
+
+// Hooks connect a container to its owner: Records keeps its record and
+// Changed, if set, hears of every committed status change, in order, before
+// the next one (the server publishes CRI events from it).
+type Hooks struct {
+	Records Records
+	Changed func(c *Container, old, next Status)
+}
+
+// New returns a container in the Created state, phase Creating.
+func New(id, name, podID string, cfg *runtime.ContainerConfig, h Hooks) *Container {
+	c := &Container{ID: id, Name: name, PodID: podID, Config: cfg, CreatedAt: time.Now()}
+	c.status = newBox(c, Status{Phase: lifecycle.Creating, State: StateCreated, Resources: cfg.GetLinux().GetResources()}, h)
+	return c
+}
+
+func newBox(c *Container, st Status, h Hooks) *lifecycle.Box[Status] {
+	hooks := lifecycle.Hooks[Status]{
+		Check: c.checkTransition,
+		Save: func(next Status) error {
+			if next.Phase == lifecycle.Removed {
+				return h.Records.Delete(c.ID)
+			}
+			rec, err := c.record(next)
+			if err != nil {
+				return err
+			}
+			return h.Records.Save(c.ID, rec)
+		},
 	}
+	if h.Changed != nil {
+		hooks.Changed = func(old, next Status) { h.Changed(c, old, next) }
+	}
+	return lifecycle.NewBox(st, hooks)
 }
 
 // GetID and Created let the object store index containers.
 func (c *Container) GetID() string      { return c.ID }
 func (c *Container) Created() time.Time { return c.CreatedAt }
 
-// Snapshot is a consistent copy of the lifecycle fields.
-type Snapshot struct {
-	Phase     Phase
-	State     State
-	StartedAt time.Time
-	Exit      Exit
-	Resources *runtime.LinuxContainerResources
-}
-
-// Snapshot returns the lifecycle fields at one instant.
-func (c *Container) Snapshot() Snapshot {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return Snapshot{Phase: c.phase, State: c.state, StartedAt: c.startedAt, Exit: c.exit, Resources: c.resources}
-}
-
-// SetPhase records how far creation or removal got, for the next checkpoint.
-func (c *Container) SetPhase(p Phase) {
-	c.mu.Lock()
-	c.phase = p
-	c.mu.Unlock()
-}
+// Status returns the status as last saved.
+func (c *Container) Status() Status { return c.status.Get() }
 
 // State returns the lifecycle state.
-func (c *Container) State() State {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state
-}
+func (c *Container) State() State { return c.status.Get().State }
 
-// SetRunning moves a created container to running.
-func (c *Container) SetRunning(at time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != StateCreated {
-		return fmt.Errorf("container %s is %s, not created: %w", c.ID, c.state, errdefs.ErrFailedPrecondition)
+// Update is the one way a container's status changes: fn edits a copy;
+// the change is checked against the transition tables, saved, made visible
+// and reported to Hooks.Changed, before any other update of c begins. fn
+// may return lifecycle.Unchanged to change nothing.
+func (c *Container) Update(fn func(*Status) error) error { return c.status.Update(fn) }
+
+func (c *Container) checkTransition(old, next Status) error {
+	if err := lifecycle.CheckPhase("container", c.ID, old.Phase, next.Phase); err != nil {
+		return err
 	}
-	c.state, c.startedAt = StateRunning, at
+	if old.State != next.State && !legal(stateNext[old.State], next.State) {
+		return &lifecycle.TransitionError{Kind: "container", ID: c.ID, What: "state", From: string(old.State), To: string(next.State)}
+	}
+	if next.Starting && next.State != StateCreated {
+		return &lifecycle.TransitionError{Kind: "container", ID: c.ID, What: "state", From: string(old.State), To: "starting"}
+	}
 	return nil
 }
 
-// SetExited records the exit of a created or running container. A second
-// exit report (the watcher and a stop both notice) keeps the first.
-func (c *Container) SetExited(e Exit) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state == StateExited {
-		return false
+func legal(next []State, to State) bool {
+	for _, s := range next {
+		if s == to {
+			return true
+		}
 	}
-	c.state, c.exit = StateExited, e
-	return true
-}
-
-// SetResources records the limits last applied by UpdateContainerResources.
-func (c *Container) SetResources(r *runtime.LinuxContainerResources) {
-	c.mu.Lock()
-	c.resources = r
-	c.mu.Unlock()
+	return false
 }
 
 // Store holds the daemon's containers.

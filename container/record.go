@@ -8,25 +8,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// Phase says how far an operation on a container got; start-up recovery
-// finishes or undoes whatever a crash interrupted.
-type Phase string
-
-const (
-	// PhaseCreating: CreateContainer has begun; recovery undoes it.
-	PhaseCreating Phase = "creating"
-	// PhaseCreated: the container exists whole (whatever its state).
-	PhaseCreated Phase = "created"
-	// PhaseRemoving: RemoveContainer has begun; recovery finishes it.
-	PhaseRemoving Phase = "removing"
+	"github.com/berth-dev/berth/internal/lifecycle"
 )
 
 // Record is what survives a restart of Berth about a container; whether it
 // still runs is re-derived from conmon and its exit file.
 type Record struct {
-	Phase        Phase             `json:"phase"`
+	Phase        lifecycle.Phase   `json:"phase"`
 	ID           string            `json:"id"`
 	Name         string            `json:"name"`
 	PodID        string            `json:"podId"`
@@ -47,6 +36,8 @@ type Record struct {
 	StartedAt    time.Time         `json:"startedAt"`
 	Exit         Exit              `json:"exit"`
 	Resources    json.RawMessage   `json:"resources,omitempty"`
+	// ImagesReleased: a removal already released ImageMounts.
+	ImagesReleased bool `json:"imagesReleased,omitempty"`
 }
 
 func marshalProto(m proto.Message) (json.RawMessage, error) {
@@ -57,13 +48,14 @@ func marshalProto(m proto.Message) (json.RawMessage, error) {
 }
 
 // Record captures the container as it is now.
-func (c *Container) Record() (*Record, error) {
-	snap := c.Snapshot()
+func (c *Container) Record() (*Record, error) { return c.record(c.Status()) }
+
+func (c *Container) record(snap Status) (*Record, error) {
 	r := &Record{
 		Phase: snap.Phase, ID: c.ID, Name: c.Name, PodID: c.PodID, CreatedAt: c.CreatedAt,
 		ImageID: c.ImageID, ImageRef: c.ImageRef, Handler: c.Handler, CgroupParent: c.CgroupParent,
 		Bundle: c.Bundle, LogPath: c.LogPath, VolumeDirs: c.VolumeDirs, ImageMounts: c.ImageMounts, StopSignal: c.StopSignal,
-		State: snap.State, StartedAt: snap.StartedAt, Exit: snap.Exit,
+		State: snap.State, StartedAt: snap.StartedAt, Exit: snap.Exit, ImagesReleased: snap.ImagesReleased,
 	}
 	var err error
 	if r.Config, err = marshalProto(c.Config); err != nil {
@@ -90,14 +82,14 @@ func (c *Container) Record() (*Record, error) {
 }
 
 // FromRecord rebuilds a container from its record.
-func FromRecord(r *Record) (*Container, error) {
+func FromRecord(r *Record, h Hooks) (*Container, error) {
 	c := &Container{
 		ID: r.ID, Name: r.Name, PodID: r.PodID, CreatedAt: r.CreatedAt,
 		ImageID: r.ImageID, ImageRef: r.ImageRef, Handler: r.Handler, CgroupParent: r.CgroupParent,
 		Bundle: r.Bundle, LogPath: r.LogPath, VolumeDirs: r.VolumeDirs, ImageMounts: r.ImageMounts, StopSignal: r.StopSignal,
-		state: r.State, startedAt: r.StartedAt, exit: r.Exit, phase: r.Phase,
 		Config: &runtime.ContainerConfig{},
 	}
+	st := Status{Phase: r.Phase, State: r.State, StartedAt: r.StartedAt, Exit: r.Exit, ImagesReleased: r.ImagesReleased}
 	if err := protojson.Unmarshal(r.Config, c.Config); err != nil {
 		return nil, fmt.Errorf("decode config of container %s: %w", r.ID, err)
 	}
@@ -108,8 +100,8 @@ func FromRecord(r *Record) (*Container, error) {
 		}
 	}
 	if len(r.Resources) > 0 {
-		c.resources = &runtime.LinuxContainerResources{}
-		if err := protojson.Unmarshal(r.Resources, c.resources); err != nil {
+		st.Resources = &runtime.LinuxContainerResources{}
+		if err := protojson.Unmarshal(r.Resources, st.Resources); err != nil {
 			return nil, fmt.Errorf("decode resources of container %s: %w", r.ID, err)
 		}
 	}
@@ -120,5 +112,6 @@ func FromRecord(r *Record) (*Container, error) {
 		}
 		c.Mounts = append(c.Mounts, m)
 	}
+	c.status = newBox(c, st, h)
 	return c, nil
 }

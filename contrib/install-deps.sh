@@ -27,7 +27,7 @@ CRI_TOOLS_VERSION=${CRI_TOOLS_VERSION:-v1.37.0}
 APT_PACKAGES=(
 	crun runc conmon containernetworking-plugins iptables iproute2 util-linux
 	docker-registry skopeo busybox-static containerd
-	systemd iputils-ping
+	systemd iputils-ping stress-ng
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

@@ -82,6 +82,13 @@ func (r *Runtime) InitPid(c *Container) (int, error) {
 	return pid, nil
 }
 
+// InitAlive reports whether container c's init process still runs; a
+// zombie, which its conmon has yet to reap, does not count.
+func (r *Runtime) InitAlive(c *Container) bool {
+	pid, err := r.InitPid(c)
+	return err == nil && conmon.ProcessAlive(pid)
+}
+
 // IsConmonAlive reports whether container c's conmon still runs. The pid
 // from the pid file is checked against its command line, so a recycled pid
 // does not count.

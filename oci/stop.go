@@ -50,8 +50,13 @@ func (r *Runtime) StopContainer(ctx context.Context, c *Container, timeout time.
 	}
 	if timeout > 0 && stopSignal != syscall.SIGKILL {
 		if err := r.Kill(ctx, c, stopSignal); err != nil {
-			if gone(err) || r.exited(c) {
-				return nil
+			if gone(err) {
+				// Exiting on its own: wait for conmon to write the exit
+				// down, so the caller reads the real code.
+				if r.waitExited(ctx, c, killWait) {
+					return nil
+				}
+				return fmt.Errorf("stop container %s: no exit after the runtime said it is gone: %w", c.ID, errdefs.ErrDeadlineExceeded)
 			}
 			r.log.WarnContext(ctx, "stop signal failed, killing", "container", c.ID, "signal", stopSignal, "error", err)
 		} else if r.waitExited(ctx, c, timeout) {

@@ -8,26 +8,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/namespaces"
-)
-
-// Phase says how far an operation on a sandbox got; start-up recovery
-// finishes or undoes whatever a crash interrupted.
-type Phase string
-
-const (
-	// PhaseCreating: RunPodSandbox has begun; recovery undoes it.
-	PhaseCreating Phase = "creating"
-	// PhaseCreated: the sandbox exists whole.
-	PhaseCreated Phase = "created"
-	// PhaseRemoving: RemovePodSandbox has begun; recovery finishes it.
-	PhaseRemoving Phase = "removing"
 )
 
 // Record is what survives a restart of Berth about a sandbox. Everything
 // else (infra pid, whether namespaces are still pinned) is re-derived.
 type Record struct {
-	Phase          Phase             `json:"phase"`
+	Phase          lifecycle.Phase   `json:"phase"`
 	ID             string            `json:"id"`
 	Name           string            `json:"name"`
 	Config         json.RawMessage   `json:"config"`
@@ -45,18 +33,18 @@ type Record struct {
 }
 
 // Record captures the sandbox as it is now.
-func (s *Sandbox) Record() (*Record, error) {
+func (s *Sandbox) Record() (*Record, error) { return s.record(s.Status()) }
+
+func (s *Sandbox) record(st Status) (*Record, error) {
 	cfg, err := protojson.Marshal(s.Config)
 	if err != nil {
 		return nil, fmt.Errorf("encode config of pod %s: %w", s.ID, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := &Record{
-		Phase: s.phase, ID: s.ID, Name: s.Name, Config: cfg,
+		Phase: st.Phase, ID: s.ID, Name: s.Name, Config: cfg,
 		RuntimeHandler: s.RuntimeHandler, Handler: s.Handler, CreatedAt: s.CreatedAt,
 		Dir: s.Dir, CgroupParent: s.CgroupParent, InfraID: s.InfraID, InfraBundle: s.InfraBundle,
-		State: s.state, IPs: s.ips, NetworkSetUp: s.netSetUp,
+		State: st.State, IPs: st.IPs, NetworkSetUp: st.NetworkSetUp,
 	}
 	if s.NS != nil {
 		r.NS = *s.NS
@@ -65,16 +53,17 @@ func (s *Sandbox) Record() (*Record, error) {
 }
 
 // FromRecord rebuilds a sandbox from its record.
-func FromRecord(r *Record) (*Sandbox, error) {
+func FromRecord(r *Record, records Records) (*Sandbox, error) {
 	cfg := &runtime.PodSandboxConfig{}
 	if err := protojson.Unmarshal(r.Config, cfg); err != nil {
 		return nil, fmt.Errorf("decode config of pod %s: %w", r.ID, err)
 	}
 	ns := r.NS
-	return &Sandbox{
+	sb := &Sandbox{
 		ID: r.ID, Name: r.Name, Config: cfg, RuntimeHandler: r.RuntimeHandler, Handler: r.Handler,
 		CreatedAt: r.CreatedAt, Dir: r.Dir, NS: &ns, CgroupParent: r.CgroupParent,
 		InfraID: r.InfraID, InfraBundle: r.InfraBundle,
-		state: r.State, ips: r.IPs, netSetUp: r.NetworkSetUp, phase: r.Phase,
-	}, nil
+	}
+	sb.status = newBox(sb, Status{Phase: r.Phase, State: r.State, IPs: r.IPs, NetworkSetUp: r.NetworkSetUp}, records)
+	return sb, nil
 }

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -13,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/crashpoint"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
@@ -33,6 +36,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContain
 	case cfg.GetImage().GetImage() == "":
 		return nil, invalidf("config.image.image", "required")
 	}
+	for i, kv := range cfg.GetEnvs() {
+		// The runtime passes env as C strings: a NUL would silently cut
+		// the value short.
+		if strings.ContainsRune(kv.GetKey(), 0) || bytes.IndexByte(kv.GetValue(), 0) >= 0 {
+			return nil, invalidf(fmt.Sprintf("config.envs[%d]", i), "variable %q contains a NUL byte", kv.GetKey())
+		}
+	}
 	for i, m := range cfg.GetMounts() {
 		if m.GetHostPath() == "" && m.GetImage().GetImage() == "" {
 			return nil, invalidf(fmt.Sprintf("config.mounts[%d].host_path", i), "required")
@@ -49,7 +59,14 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContain
 		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	name := container.Name(cfg.GetMetadata(), sb.Config.GetMetadata())
-	id, err := s.ctrCreates.Do(ctx, name, func(ctx context.Context) (string, error) {
+	id, err := s.ctrCreates.Do(ctx, name, requestKey(req), func(ctx context.Context) (string, error) {
+		// Held to the end: StopPodSandbox waits for this container and
+		// then stops it, or this create sees the pod stopped.
+		done, err := sb.BeginCreate()
+		if err != nil {
+			return "", err
+		}
+		defer done()
 		c, err := s.createContainer(ctx, sb, cfg)
 		if err != nil {
 			return "", err
@@ -73,7 +90,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 
 	id := newID()
 	name := container.Name(cfg.GetMetadata(), sb.Config.GetMetadata())
-	c := container.New(id, name, sb.ID, cfg)
+	c := container.New(id, name, sb.ID, cfg, s.ctrHooks)
 	c.ImageID, c.Handler, c.CgroupParent = img.ID, sb.Handler, sb.CgroupParent
 	if len(img.RepoDigests) > 0 {
 		c.ImageRef = img.RepoDigests[0]
@@ -90,10 +107,10 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	undos.Add("release container name "+name, func() error { s.ctrNames.Release(name, id); return nil })
 	// Recorded before anything is made; the record's deletion is the last
 	// undo, so a crash at any later step is undone by recovery.
-	if err := s.saveContainer(c); err != nil {
+	if err := c.Checkpoint(); err != nil {
 		return nil, err
 	}
-	undos.Add("delete container record", func() error { return s.containerRecords().Delete(id) })
+	undos.Add("delete container record", func() error { return c.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("CreateContainer:recorded")
 
 	if err := s.images.CreateRootfs(ctx, id, name, img.ID, encodeRootfsMetadata(sb.ID, "container")); err != nil {
@@ -165,8 +182,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	undos.Add("delete runtime container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), oc) })
 	crashpoint.Hit("CreateContainer:runtime")
 
-	c.SetPhase(container.PhaseCreated)
-	if err := s.saveContainer(c); err != nil {
+	if err := c.SetPhase(lifecycle.Created); err != nil {
 		return nil, err
 	}
 	crashpoint.Hit("CreateContainer:done")

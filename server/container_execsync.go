@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,18 @@ func (s *Server) ExecSync(ctx context.Context, req *runtime.ExecSyncRequest) (*r
 		return nil, err
 	}
 	res, err := s.runtimeFor(c.Handler).ExecSync(ctx, s.ociContainer(c), req.GetCmd(), time.Duration(req.GetTimeout())*time.Second)
+	if err != nil && !errors.Is(err, errdefs.ErrDeadlineExceeded) {
+		// The container may have exited under the exec: say so, rather
+		// than pass on whatever the runtime made of it. Its init may be
+		// gone before conmon has written the exit down.
+		s.checkExit(c)
+		if st := c.State(); st != container.StateRunning {
+			return nil, fmt.Errorf("exec in container %s: the container is %s: %w", c.ID, st, errdefs.ErrFailedPrecondition)
+		}
+		if !s.runtimeFor(c.Handler).InitAlive(s.ociContainer(c)) {
+			return nil, fmt.Errorf("exec in container %s: the container exited during the exec: %w", c.ID, errdefs.ErrFailedPrecondition)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
 	}

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
-
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/oci"
 )
@@ -19,7 +17,9 @@ func (s *Server) WatchExits(ctx context.Context) error {
 	})
 }
 
-// checkExit records c's exit if conmon has written it.
+// checkExit records c's exit if conmon has written it. Any number of
+// callers may race here (the exit watcher, a start, a stop, an exec): the
+// container records the first report and ignores the rest.
 func (s *Server) checkExit(c *container.Container) {
 	if c.State() == container.StateExited {
 		return
@@ -32,10 +32,18 @@ func (s *Server) checkExit(c *container.Container) {
 	if !exited {
 		return
 	}
-	e := container.Exit{Code: st.Code, FinishedAt: st.Finished, Reason: container.ExitReason(st.Code, st.OOMKilled)}
-	if c.SetExited(e) {
-		s.saveContainerState(c)
+	s.recordExit(c, container.Exit{Code: st.Code, FinishedAt: st.Finished, Reason: container.ExitReason(st.Code, st.OOMKilled)})
+}
+
+// recordExit records e as c's exit unless one is recorded already.
+func (s *Server) recordExit(c *container.Container, e container.Exit) {
+	recorded, err := c.Exited(e)
+	if err != nil {
+		// The exit stays in conmon's exit file; the next look records it.
+		s.log.Error("record container exit", "container", c.ID, "error", err)
+		return
+	}
+	if recorded {
 		s.log.Info("container exited", "container", c.ID, "name", c.Name, "code", e.Code, "reason", e.Reason)
-		s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/lifecycle"
 )
 
 // RemoveContainer kills the container if it runs and removes it with all it
@@ -30,39 +31,41 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtime.RemoveContain
 	return &runtime.RemoveContainerResponse{}, nil
 }
 
+// removeContainer releases everything of c. Every step is idempotent, so
+// start-up recovery uses it too, to finish a removal or undo a creation.
 func (s *Server) removeContainer(ctx context.Context, c *container.Container) error {
-	c.SetPhase(container.PhaseRemoving)
-	if err := s.saveContainer(c); err != nil {
-		return err
-	}
-	if err := s.stopContainer(ctx, c, 0); err != nil {
-		return err
-	}
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
+	if c.Status().Phase == lifecycle.Removed {
+		return nil // a concurrent remove finished it
+	}
+	// Marked first: a crash from here on is finished by recovery.
+	if err := c.SetPhase(lifecycle.Removing); err != nil {
+		return err
+	}
+	if err := s.stopContainerLocked(ctx, c, 0); err != nil {
+		return err
+	}
 	if err := s.runtimeFor(c.Handler).DeleteContainer(ctx, s.ociContainer(c)); err != nil {
 		return fmt.Errorf("delete container %s: %w", c.ID, err)
 	}
 	if err := s.images.RemoveRootfs(c.ID); err != nil {
 		return err
 	}
-	for _, id := range c.ImageMounts {
-		if err := s.images.UnmountImage(id); err != nil {
-			return err
+	if len(c.ImageMounts) > 0 && !c.Status().ImagesReleased {
+		for _, id := range c.ImageMounts {
+			if err := s.images.UnmountImage(id); err != nil {
+				return err
+			}
 		}
-	}
-	if len(c.ImageMounts) > 0 {
-		// Released: a removal finished after a crash must not release a
-		// mount another container holds.
-		c.ImageMounts = nil
-		if err := s.saveContainer(c); err != nil {
+		if err := c.ReleasedImages(); err != nil {
 			return err
 		}
 	}
 	if err := os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", c.ID)); err != nil {
 		return fmt.Errorf("remove volumes of container %s: %w", c.ID, err)
 	}
-	if err := s.containerRecords().Delete(c.ID); err != nil {
+	if err := c.SetPhase(lifecycle.Removed); err != nil {
 		return err
 	}
 	s.containers.Delete(c.ID)

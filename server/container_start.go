@@ -8,11 +8,12 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/container"
-	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/crashpoint"
 )
 
-// StartContainer starts a created container.
+// StartContainer starts a created container. Once the runtime's start has
+// succeeded the container did start, however soon it exited: the exit is
+// recorded after "running", and the call succeeds.
 func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainerRequest) (*runtime.StartContainerResponse, error) {
 	c, err := s.getContainer(req.GetContainerId())
 	if err != nil {
@@ -20,21 +21,28 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	}
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
-	if st := c.State(); st != container.StateCreated {
-		return nil, fmt.Errorf("container %s is %s, only a created container can start: %w", c.ID, st, errdefs.ErrFailedPrecondition)
+	if err := c.BeginStart(); err != nil {
+		return nil, err
 	}
+	// Taken before the start, so startedAt can never follow the exit.
+	at := time.Now()
 	if err := s.runtimeFor(c.Handler).StartContainer(ctx, s.ociContainer(c)); err != nil {
+		if aerr := c.AbortStart(); aerr != nil {
+			s.log.Error("clear starting mark", "container", c.ID, "error", aerr)
+		}
+		s.checkExit(c) // a process that could not start may have left an exit
 		return nil, fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	crashpoint.Hit("StartContainer:started")
-	if err := c.SetRunning(time.Now()); err != nil {
-		return nil, err
+	if err := c.Started(at); err != nil {
+		if aerr := c.AbortStart(); aerr != nil {
+			s.log.Error("clear starting mark", "container", c.ID, "error", aerr)
+		}
+		return nil, fmt.Errorf("record start of container %s: %w", c.ID, err)
 	}
-	s.saveContainerState(c)
 	s.log.Info("container started", "container", c.ID, "name", c.Name)
-	s.emit(runtime.ContainerEventType_CONTAINER_STARTED_EVENT, c)
-	// A process that exits at once may have done so before the state said
-	// running; the exit watcher's report then found nothing to update.
+	// An exit the watcher saw while the start was under way was left for
+	// this call to record, now that the status says running.
 	s.checkExit(c)
 	return &runtime.StartContainerResponse{}, nil
 }

@@ -35,7 +35,7 @@ var criState = map[container.State]runtime.ContainerState{
 }
 
 func (s *Server) containerStatus(c *container.Container) *runtime.ContainerStatus {
-	snap := c.Snapshot()
+	snap := c.Status()
 	st := &runtime.ContainerStatus{
 		Id:          c.ID,
 		Metadata:    c.Config.GetMetadata(),

@@ -33,6 +33,11 @@ func (s *Server) StopContainer(ctx context.Context, req *runtime.StopContainerRe
 func (s *Server) stopContainer(ctx context.Context, c *container.Container, timeout time.Duration) error {
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
+	return s.stopContainerLocked(ctx, c, timeout)
+}
+
+// stopContainerLocked is stopContainer for a caller that holds c's lock.
+func (s *Server) stopContainerLocked(ctx context.Context, c *container.Container, timeout time.Duration) error {
 	if c.State() == container.StateExited {
 		return nil
 	}
@@ -41,13 +46,18 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 		return fmt.Errorf("stop container %s: %w", c.ID, err)
 	}
 	s.checkExit(c)
-	if c.State() != container.StateExited {
+	switch c.State() {
+	case container.StateCreated:
 		// A created container that never ran has no exit file: conmon
 		// writes one only for a process that started.
-		if c.SetExited(container.Exit{Code: 0, FinishedAt: time.Now(), Reason: "Completed"}) {
-			s.saveContainerState(c)
-			s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
-		}
+		s.recordExit(c, container.Exit{Code: 0, FinishedAt: time.Now(), Reason: "Completed"})
+	case container.StateRunning:
+		// The runtime's stop returns once the exit is written or conmon
+		// is gone: without a file, the code is lost with conmon.
+		s.recordExit(c, container.Exit{
+			Code: 255, FinishedAt: time.Now(), Reason: "Error",
+			Message: "exit code lost: conmon wrote no exit file",
+		})
 	}
 	s.log.Info("container stopped", "container", c.ID, "name", c.Name)
 	return nil

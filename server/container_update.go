@@ -28,8 +28,9 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtime.Upda
 	if err := s.runtimeFor(c.Handler).UpdateResources(ctx, s.ociContainer(c), res); err != nil {
 		return nil, fmt.Errorf("update resources of container %s: %w", c.ID, err)
 	}
-	c.SetResources(req.GetLinux())
-	s.saveContainerState(c)
+	if err := c.SetResources(req.GetLinux()); err != nil {
+		return nil, fmt.Errorf("record resources of container %s: %w", c.ID, err)
+	}
 	s.log.Info("container resources updated", "container", c.ID)
 	return &runtime.UpdateContainerResourcesResponse{}, nil
 }

@@ -35,6 +35,21 @@ func (s *Server) emit(typ runtime.ContainerEventType, c *container.Container) {
 	s.events.Publish(ev)
 }
 
+// containerChanged publishes the event of a committed state change. It runs
+// before the container's next change can begin, so a container's STARTED
+// always goes out before its STOPPED.
+func (s *Server) containerChanged(c *container.Container, old, next container.Status) {
+	if old.State == next.State {
+		return
+	}
+	switch next.State {
+	case container.StateRunning:
+		s.emit(runtime.ContainerEventType_CONTAINER_STARTED_EVENT, c)
+	case container.StateExited:
+		s.emit(runtime.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
+	}
+}
+
 // emitSandbox publishes a sandbox lifecycle event: as in containerd, the
 // event's container id is the sandbox's own.
 func (s *Server) emitSandbox(typ runtime.ContainerEventType, sb *sandbox.Sandbox) {

@@ -66,14 +66,15 @@ func (s *Server) podMetrics(sb *sandbox.Sandbox, ps podSample, fs *stats.Filesys
 		ContainerMetrics: []*runtime.ContainerMetrics{},
 	}
 	for i, c := range ps.containers {
-		if c.State() == container.StateExited {
+		st := c.Status()
+		if st.State == container.StateExited {
 			continue
 		}
 		lb := pod
 		lb.Container, lb.ID, lb.Image, lb.Name = c.Config.GetMetadata().GetName(), c.ID, c.Config.GetImage().GetImage(), c.Name
 		pm.ContainerMetrics = append(pm.ContainerMetrics, &runtime.ContainerMetrics{
 			ContainerId: c.ID,
-			Metrics:     stats.ContainerMetrics(lb, ps.samples[i].cgroup, ps.samples[i].layer, fs, c.Snapshot().Resources, c.Snapshot().StartedAt),
+			Metrics:     stats.ContainerMetrics(lb, ps.samples[i].cgroup, ps.samples[i].layer, fs, st.Resources, st.StartedAt),
 		})
 	}
 	return pm

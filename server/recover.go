@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/internal/checkpoint"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/oci"
@@ -46,7 +47,7 @@ func (s *Server) Recover(ctx context.Context) error {
 	}
 	// Incomplete pods are removed after their containers were seen to.
 	for _, sb := range s.sandboxes.List() {
-		if sb.Phase() != sandbox.PhaseCreated {
+		if sb.Phase() != lifecycle.Created {
 			s.log.Info("finishing an interrupted pod operation", "pod", sb.ID, "phase", sb.Phase())
 			if err := s.removePodSandbox(ctx, sb); err != nil {
 				s.log.Error("remove interrupted pod", "pod", sb.ID, "error", err)
@@ -73,7 +74,7 @@ func (s *Server) Recover(ctx context.Context) error {
 // recoverSandbox restores one pod. A pod whose pinned namespaces are gone
 // (the node rebooted: the run dir is a tmpfs) is NotReady with no network.
 func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
-	sb, err := sandbox.FromRecord(rec)
+	sb, err := sandbox.FromRecord(rec, s.sandboxRecords())
 	if err != nil {
 		s.log.Error("restore pod", "pod", rec.ID, "error", err)
 		return
@@ -82,22 +83,27 @@ func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
 		s.log.Warn("pod's runtime handler is no longer configured; using the default", "pod", sb.ID, "handler", sb.Handler)
 		sb.Handler = s.config.Runtime.DefaultHandler
 	}
-	if sb.Phase() == sandbox.PhaseCreating {
+	if sb.Phase() == lifecycle.Creating {
 		// Whatever a crash left may exist whether or not the record says
 		// so yet: the undo must try every step.
 		sb.InfraID = sb.ID
 		if !sb.HostNetwork() {
-			sb.SetNetwork(true, nil)
 			sb.NS.Net = namespaces.PinPath(s.nsDir(), namespaces.KindNet, sb.ID)
+			if err := sb.SetNetwork(true, nil); err != nil {
+				s.log.Error("restore pod", "pod", sb.ID, "error", err)
+			}
 		}
 	}
-	if sb.Phase() == sandbox.PhaseCreated && sb.State() == sandbox.StateReady && !s.sandboxAlive(sb) {
+	if sb.Phase() == lifecycle.Created && sb.State() == sandbox.StateReady && !s.sandboxAlive(sb) {
 		s.log.Warn("pod's namespaces or infra process are gone; it is not ready", "pod", sb.ID)
-		sb.SetState(sandbox.StateNotReady)
-		if sb.NS.Net != "" && !namespaces.IsPinned(sb.NS.Net) {
-			sb.SetNetwork(false, sb.IPs())
+		netGone := sb.NS.Net != "" && !namespaces.IsPinned(sb.NS.Net)
+		if err := sb.Update(func(st *sandbox.Status) error {
+			st.State = sandbox.StateNotReady
+			st.NetworkSetUp = st.NetworkSetUp && !netGone
+			return nil
+		}); err != nil {
+			s.log.Error("restore pod", "pod", sb.ID, "error", err)
 		}
-		s.saveSandbox(sb)
 	}
 	if err := s.podNames.Reserve(sb.Name, sb.ID); err != nil {
 		s.log.Error("restore pod name", "pod", sb.ID, "error", err)
@@ -124,7 +130,7 @@ func (s *Server) sandboxAlive(sb *sandbox.Sandbox) bool {
 
 // recoverContainer restores one container and re-derives its state.
 func (s *Server) recoverContainer(ctx context.Context, rec *container.Record) {
-	c, err := container.FromRecord(rec)
+	c, err := container.FromRecord(rec, s.ctrHooks)
 	if err != nil {
 		s.log.Error("restore container", "container", rec.ID, "error", err)
 		return
@@ -136,24 +142,57 @@ func (s *Server) recoverContainer(ctx context.Context, rec *container.Record) {
 		s.log.Error("restore container name", "container", c.ID, "error", err)
 	}
 	s.containers.Add(c)
-	if _, err := s.sandboxes.Get(c.PodID); err != nil || c.Snapshot().Phase != container.PhaseCreated {
+	if _, err := s.sandboxes.Get(c.PodID); err != nil || c.Status().Phase != lifecycle.Created {
 		// Interrupted create or remove, or a pod that is gone: finish it.
-		s.log.Info("removing container an interrupted operation left", "container", c.ID, "phase", c.Snapshot().Phase)
+		s.log.Info("removing container an interrupted operation left", "container", c.ID, "phase", c.Status().Phase)
 		if err := s.removeContainer(ctx, c); err != nil {
 			s.log.Error("remove interrupted container", "container", c.ID, "error", err)
 		}
 		return
 	}
+	s.reconcileContainer(ctx, c)
+}
+
+// reconcileContainer brings a restored container's state up to date with
+// what conmon and the runtime say. The exit watcher may run concurrently
+// for an exit happening now; the container keeps the first report.
+func (s *Server) reconcileContainer(ctx context.Context, c *container.Container) {
+	if c.State() == container.StateExited {
+		return
+	}
+	rt, oc := s.runtimeFor(c.Handler), s.ociContainer(c)
+	// conmon writes the exit file before it exits, so once conmon is seen
+	// gone, a missing exit file means the exit was lost, not that it is
+	// still to come. Asked the other way round, an exit between the two
+	// looks would be taken for a lost container.
+	conmonAlive := rt.IsConmonAlive(oc)
 	s.checkExit(c) // an exit while Berth was down is in conmon's exit file
-	if st := c.State(); st != container.StateExited && !s.runtimeFor(c.Handler).IsConmonAlive(s.ociContainer(c)) {
+	if c.State() == container.StateExited {
+		return
+	}
+	if !conmonAlive {
 		// No conmon and no exit file: the node rebooted (the exit dir is a
 		// tmpfs) or conmon was killed. The exit code is unknowable.
-		c.SetExited(container.Exit{
+		s.recordExit(c, container.Exit{
 			Code: 255, FinishedAt: time.Now(), Reason: "Error",
 			Message: "container state lost: conmon is gone (node reboot or conmon killed)",
 		})
-		s.saveContainerState(c)
+		return
 	}
+	if c.State() != container.StateCreated {
+		return
+	}
+	// A crash between the runtime's start and its record leaves a
+	// container that runs while its record says created.
+	st, err := rt.State(ctx, oc)
+	if err != nil || st.Status == "created" {
+		return
+	}
+	s.log.Info("container was started before a restart interrupted its start call", "container", c.ID, "runtime state", st.Status)
+	if err := c.Started(time.Now()); err != nil {
+		s.log.Error("record start of container", "container", c.ID, "error", err)
+	}
+	s.checkExit(c)
 }
 
 // removeLeftovers releases what no record describes: storage containers

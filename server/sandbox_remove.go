@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/crashpoint"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/sandbox"
 )
@@ -38,18 +39,20 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtime.RemovePodSan
 // start-up recovery uses it as well to finish a removal or undo a creation a
 // crash interrupted.
 func (s *Server) removePodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	unlock := s.lockPod(sb.ID)
+	defer unlock()
+	if sb.Phase() == lifecycle.Removed {
+		return nil // a concurrent remove finished it
+	}
 	// Marked first: a crash from here on is finished by recovery, never
 	// left as a half-removed pod that lists as present.
-	sb.SetPhase(sandbox.PhaseRemoving)
-	if err := s.saveSandbox(sb); err != nil {
+	if err := sb.SetPhase(lifecycle.Removing); err != nil {
 		return err
 	}
 	crashpoint.Hit("RemovePodSandbox:marked")
-	if err := s.stopPodSandbox(ctx, sb); err != nil {
+	if err := s.stopPodSandboxLocked(ctx, sb); err != nil {
 		return err
 	}
-	unlock := s.lockPod(sb.ID)
-	defer unlock()
 	if err := s.removePodContainers(ctx, sb); err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func (s *Server) removePodSandbox(ctx context.Context, sb *sandbox.Sandbox) erro
 	if err := os.RemoveAll(sb.Dir); err != nil {
 		return fmt.Errorf("remove dir of pod %s: %w", sb.ID, err)
 	}
-	if err := s.sandboxRecords().Delete(sb.ID); err != nil {
+	if err := sb.SetPhase(lifecycle.Removed); err != nil {
 		return err
 	}
 	s.sandboxes.Delete(sb.ID)

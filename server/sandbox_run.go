@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/crashpoint"
 	"github.com/berth-dev/berth/internal/inflight"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
@@ -35,7 +36,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtime.RunPodSandboxRe
 	}
 	// A kubelet whose deadline passes retries with the same name: the
 	// creation carries on and its result goes to the retry.
-	id, err := s.podCreates.Do(ctx, sandbox.Name(cfg.GetMetadata()), func(ctx context.Context) (string, error) {
+	id, err := s.podCreates.Do(ctx, sandbox.Name(cfg.GetMetadata()), requestKey(req), func(ctx context.Context) (string, error) {
 		sb, err := s.runPodSandbox(ctx, cfg, req.GetRuntimeHandler(), handler)
 		if err != nil {
 			return "", err
@@ -109,15 +110,15 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 	undos.Add("release pod name "+name, func() error { s.podNames.Release(name, id); return nil })
 
-	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id))
+	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id), s.sandboxRecords())
 	sb.CgroupParent = s.cgroupParent(cfg)
 	log := s.log.With("pod", id, "name", name)
 	// The record goes first and its deletion is the last undo: a crash at
 	// any later step leaves a "creating" record for recovery to undo.
-	if err := s.saveSandbox(sb); err != nil {
+	if err := sb.Checkpoint(); err != nil {
 		return nil, err
 	}
-	undos.Add("delete pod record", func() error { return s.sandboxRecords().Delete(id) })
+	undos.Add("delete pod record", func() error { return sb.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("RunPodSandbox:recorded")
 	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create pod dir: %w", err)
@@ -163,7 +164,9 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		if err != nil {
 			return nil, fmt.Errorf("set up network of pod %s: %w", id, err)
 		}
-		sb.SetNetwork(true, res.IPs)
+		if err := sb.SetNetwork(true, res.IPs); err != nil {
+			return nil, err
+		}
 		log.Info("pod network set up", "ips", res.IPs)
 		crashpoint.Hit("RunPodSandbox:network")
 	}
@@ -179,9 +182,10 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		crashpoint.Hit("RunPodSandbox:infra")
 	}
 
-	sb.SetState(sandbox.StateReady)
-	sb.SetPhase(sandbox.PhaseCreated)
-	if err := s.saveSandbox(sb); err != nil {
+	if err := sb.Update(func(st *sandbox.Status) error {
+		st.State, st.Phase = sandbox.StateReady, lifecycle.Created
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	crashpoint.Hit("RunPodSandbox:done")

@@ -36,6 +36,15 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtime.StopPodSandbox
 func (s *Server) stopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 	unlock := s.lockPod(sb.ID)
 	defer unlock()
+	return s.stopPodSandboxLocked(ctx, sb)
+}
+
+// stopPodSandboxLocked is stopPodSandbox for a caller holding the pod lock.
+func (s *Server) stopPodSandboxLocked(ctx context.Context, sb *sandbox.Sandbox) error {
+	// Creations under way in the pod finish first, so their containers are
+	// stopped below; later ones find the pod not ready.
+	release := sb.BlockCreates()
+	defer release()
 	if err := s.stopPodContainers(ctx, sb); err != nil {
 		return err
 	}
@@ -51,15 +60,16 @@ func (s *Server) stopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error 
 		if err := s.network.Teardown(ctx, networkPod(sb)); err != nil {
 			return fmt.Errorf("tear down network of pod %s: %w", sb.ID, err)
 		}
-		sb.SetNetwork(false, sb.IPs())
+		if err := sb.SetNetwork(false, sb.IPs()); err != nil {
+			return err
+		}
 		crashpoint.Hit("StopPodSandbox:network")
 	}
 	if err := sb.UnmountShm(); err != nil {
 		return err
 	}
 	if sb.State() != sandbox.StateNotReady {
-		sb.SetState(sandbox.StateNotReady)
-		if err := s.saveSandbox(sb); err != nil {
+		if err := sb.SetState(sandbox.StateNotReady); err != nil {
 			return err
 		}
 		s.log.Info("pod sandbox stopped", "pod", sb.ID, "name", sb.Name)

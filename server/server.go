@@ -53,6 +53,8 @@ type Server struct {
 	containers *container.Store
 	ctrNames   *registrar.Registrar
 	ctrLocks   *keylock.Locks
+	// ctrHooks keep every container's record and publish its events.
+	ctrHooks container.Hooks
 
 	// stream serves exec, attach and port-forward URLs (streaming.go).
 	stream streamerSlot
@@ -90,6 +92,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		ctrNames:   registrar.New(),
 		ctrLocks:   keylock.New(),
 	}
+	s.ctrHooks = container.Hooks{Records: s.containerRecords(), Changed: s.containerChanged}
 	s.podCreates = inflight.New("pod sandbox", abandonAfter, s.removeAbandonedPod)
 	s.ctrCreates = inflight.New("container", abandonAfter, s.removeAbandonedContainer)
 	return s

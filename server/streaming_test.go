@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/checkpoint"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
 )
@@ -62,13 +63,17 @@ func streamingServer(t *testing.T) (*Server, *fakeStreamer) {
 		sandboxes:  sandbox.NewStore(),
 	}
 	add := func(id string, stdin bool, state container.State) {
-		c := container.New(id, "name-"+id, "pod-ready", &runtime.ContainerConfig{Stdin: stdin})
+		c := container.New(id, "name-"+id, "pod-ready", &runtime.ContainerConfig{Stdin: stdin}, container.Hooks{Records: checkpoint.Dir(dir)})
 		c.Handler = "crun"
 		if state != container.StateCreated {
-			c.SetRunning(time.Now())
+			if err := c.Started(time.Now()); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if state == container.StateExited {
-			c.SetExited(container.Exit{Code: 0, FinishedAt: time.Now()})
+			if _, err := c.Exited(container.Exit{Code: 0, FinishedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		s.containers.Add(c)
 	}
@@ -79,10 +84,12 @@ func streamingServer(t *testing.T) (*Server, *fakeStreamer) {
 	hostNet := &runtime.PodSandboxConfig{Linux: &runtime.LinuxPodSandboxConfig{SecurityContext: &runtime.LinuxSandboxSecurityContext{
 		NamespaceOptions: &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE},
 	}}}
-	ready := sandbox.New("pod-ready", "ready", hostNet, "", "crun", dir)
-	ready.SetState(sandbox.StateReady)
+	ready := sandbox.New("pod-ready", "ready", hostNet, "", "crun", dir, checkpoint.Dir(dir))
+	if err := ready.SetState(sandbox.StateReady); err != nil {
+		t.Fatal(err)
+	}
 	s.sandboxes.Add(ready)
-	s.sandboxes.Add(sandbox.New("pod-stopped", "stopped", hostNet, "", "crun", dir))
+	s.sandboxes.Add(sandbox.New("pod-stopped", "stopped", hostNet, "", "crun", dir, checkpoint.Dir(dir)))
 	f := &fakeStreamer{}
 	s.SetStreaming(f)
 	return s, f

@@ -20,6 +20,7 @@ const maxWork = 5 * time.Minute
 
 // op is one creation, keyed by the object's name.
 type op struct {
+	key   string // the request's content: only the same request joins
 	done  chan struct{}
 	id    string
 	err   error
@@ -68,15 +69,21 @@ func SetStage(ctx context.Context, stage string) {
 	}
 }
 
-// Do runs create for name unless a creation of name is already running or
-// finished uncollected, in which case it waits for that one instead. The
-// work runs detached from ctx: when ctx ends first, Do returns
-// DeadlineExceeded naming the stage, and the result waits for a retry.
-func (t *Tracker) Do(ctx context.Context, name string, create func(ctx context.Context) (string, error)) (string, error) {
+// Do runs create for name unless a creation of name by the same request
+// (equal key) is already running or finished uncollected, in which case it
+// waits for that one instead; a different request for a name under creation
+// fails with AlreadyExists. The work runs detached from ctx: when ctx ends
+// first, Do returns DeadlineExceeded naming the stage, and the result waits
+// for a retry.
+func (t *Tracker) Do(ctx context.Context, name, key string, create func(ctx context.Context) (string, error)) (string, error) {
 	t.mu.Lock()
 	o, running := t.ops[name]
+	if running && o.key != key {
+		t.mu.Unlock()
+		return "", fmt.Errorf("%s name %q is being created by a different request: %w", t.kind, name, errdefs.ErrAlreadyExists)
+	}
 	if !running {
-		o = &op{done: make(chan struct{}), stage: "starting"}
+		o = &op{key: key, done: make(chan struct{}), stage: "starting"}
 		t.ops[name] = o
 		work, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), stageKey{}, o), maxWork)
 		go func() {
