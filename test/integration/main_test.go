@@ -4,6 +4,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -138,6 +139,11 @@ func startBerthIn(t *testing.T, root string, args ...string) *berth {
 		}
 		if err := d.Stop(); err != nil {
 			t.Errorf("stop berth: %v", err)
+		}
+		// The suite runs against a race-built berth (make integration):
+		// a race the daemon reported fails the test that provoked it.
+		if log, err := os.ReadFile(d.LogPath); err == nil && bytes.Contains(log, []byte("WARNING: DATA RACE")) {
+			t.Errorf("berth reported a data race (see the log below)")
 		}
 		if t.Failed() {
 			if log, err := os.ReadFile(d.LogPath); err == nil {
