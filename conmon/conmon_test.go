@@ -163,7 +163,7 @@ func TestStartHandshake(t *testing.T) {
 	if placedPid != p.Pid() {
 		t.Errorf("Place got pid %d, want %d", placedPid, p.Pid())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, err := p.Next(ctx)
 	if err != nil || m.Data != 42 {

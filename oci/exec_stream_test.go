@@ -113,8 +113,25 @@ func (s *syncBuffer) String() string {
 // waitOutput waits until out contains want.
 func waitOutput(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(out.String(), want) }) {
+	if !waitFor(longWait, func() bool { return strings.Contains(out.String(), want) }) {
 		t.Fatalf("output lacks %q:\n%s", want, out.String())
+	}
+}
+
+// waitTerminalSize has the shell reading in run `stty size` until it prints
+// size ("rows cols"), its output going to out: a resize reaches the terminal
+// on its own goroutine (and through conmon for an attach), at no moment the
+// test can see. Each round waits for its own marker, which the shell
+// expands, so the terminal's echo of the command line does not match it.
+func waitTerminalSize(t *testing.T, in io.Writer, out *syncBuffer, size string) {
+	t.Helper()
+	deadline := time.Now().Add(longWait)
+	for round := 1; !strings.Contains(out.String(), size); round++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("terminal size never became %q:\n%s", size, out.String())
+		}
+		fmt.Fprintf(in, "stty size; echo size-check-$((%d))-done\n", round)
+		waitOutput(t, out, fmt.Sprintf("size-check-%d-done", round))
 	}
 }
 
@@ -184,7 +201,7 @@ func TestExecStream(t *testing.T) {
 				if err != nil || code != 0 || time.Since(start) > 10*time.Second {
 					t.Errorf("ExecStream = %d, %v after %v; stdout %q", code, err, time.Since(start), out.String())
 				}
-				if _, err := env.rt.ExecSync(bgCtx(), c, []string{"kill", strings.TrimSpace(out.String())}, 5*time.Second); err != nil {
+				if _, err := env.rt.ExecSync(bgCtx(), c, []string{"kill", strings.TrimSpace(out.String())}, longWait); err != nil {
 					t.Error(err)
 				}
 			})
@@ -214,9 +231,8 @@ func TestExecStream(t *testing.T) {
 				waitOutput(t, &out, "30 90")
 				waitOutput(t, &out, "term=xterm")
 				resize <- TerminalSize{Width: 100, Height: 40}
-				time.Sleep(200 * time.Millisecond) // the resize goes through its own goroutine
-				fmt.Fprintf(inW, "stty size; tty\n")
-				waitOutput(t, &out, "40 100")
+				waitTerminalSize(t, inW, &out, "40 100")
+				fmt.Fprintf(inW, "tty\n")
 				waitOutput(t, &out, "/dev/pts/")
 				fmt.Fprintf(inW, "exit 4\n")
 				select {
@@ -224,7 +240,7 @@ func TestExecStream(t *testing.T) {
 					if r.err != nil || r.code != 4 {
 						t.Errorf("ExecStream = %d, %v; output:\n%s", r.code, r.err, out.String())
 					}
-				case <-time.After(10 * time.Second):
+				case <-time.After(longWait):
 					t.Fatalf("terminal session did not end; output:\n%s", out.String())
 				}
 				inW.Close()
@@ -245,7 +261,7 @@ func TestExecStream(t *testing.T) {
 						if !errors.Is(err, context.Canceled) {
 							t.Errorf("tty %v: cancelled exec = %v", tty, err)
 						}
-					case <-time.After(10 * time.Second):
+					case <-time.After(longWait):
 						t.Fatalf("tty %v: cancelled exec did not return", tty)
 					}
 					ctx, cancel = context.WithCancel(bgCtx())
@@ -264,7 +280,7 @@ func TestExecStream(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				if !waitFor(5*time.Second, func() bool { return len(containerProcs(t, env, c)) == 1 }) {
+				if !waitFor(longWait, func() bool { return len(containerProcs(t, env, c)) == 1 }) {
 					t.Errorf("processes in the container after the sessions: %q", containerProcs(t, env, c))
 				}
 				for _, p := range processesMentioning(c.ID) {
@@ -284,7 +300,9 @@ func TestExecStream(t *testing.T) {
 			if err := env.rt.StopContainer(bgCtx(), c, 0, 0); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(5*time.Second, func() bool { _, exited, _ := env.rt.Exit(c); return exited })
+			if !waitFor(longWait, func() bool { _, exited, _ := env.rt.Exit(c); return exited }) {
+				t.Fatal("the container did not exit after its stop")
+			}
 			_, err := env.rt.ExecStream(bgCtx(), c, []string{"true"}, Streams{})
 			if !errors.Is(err, errdefs.ErrFailedPrecondition) && !errors.Is(err, errdefs.ErrNotFound) {
 				t.Errorf("exec in a stopped container: %v, want FailedPrecondition", err)
@@ -323,16 +341,14 @@ func TestAttach(t *testing.T) {
 				resize <- TerminalSize{Width: 77, Height: 22}
 				res := make(chan error, 1)
 				go func() { res <- env.rt.Attach(bgCtx(), c, Streams{Stdin: inR, Stdout: &out, TTY: true, Resize: resize}) }()
-				time.Sleep(200 * time.Millisecond)
-				fmt.Fprintf(inW, "stty size\n")
-				waitOutput(t, &out, "22 77")
+				waitTerminalSize(t, inW, &out, "22 77")
 				fmt.Fprintf(inW, "exit 0\n")
 				select {
 				case err := <-res:
 					if err != nil {
 						t.Errorf("Attach = %v", err)
 					}
-				case <-time.After(10 * time.Second):
+				case <-time.After(longWait):
 					t.Fatal("attach did not end when the container exited")
 				}
 			})
@@ -345,8 +361,12 @@ func TestAttach(t *testing.T) {
 				if err := env.rt.StopContainer(bgCtx(), c, 0, 0); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(5*time.Second, func() bool { _, exited, _ := env.rt.Exit(c); return exited })
-				waitFor(5*time.Second, func() bool { _, err := os.Stat(env.rt.AttachSocketPath(c)); return err != nil })
+				if !waitFor(longWait, func() bool { _, exited, _ := env.rt.Exit(c); return exited }) {
+					t.Fatal("the container did not exit after its stop")
+				}
+				if !waitFor(longWait, func() bool { _, err := os.Stat(env.rt.AttachSocketPath(c)); return err != nil }) {
+					t.Fatal("conmon kept its attach socket after the container exited")
+				}
 				err = env.rt.Attach(bgCtx(), c, Streams{Stdout: io.Discard})
 				if !errors.Is(err, errdefs.ErrFailedPrecondition) {
 					t.Errorf("Attach to a stopped container = %v, want FailedPrecondition", err)

@@ -203,6 +203,11 @@ func testSpec(rootfs string, args []string, cgroupsPath string) *specs.Spec {
 	}
 }
 
+// longWait bounds a wait for something that is bound to happen: generous,
+// so that a busy machine makes a test slow rather than failing it. A wait
+// returns as soon as its condition holds.
+const longWait = time.Minute
+
 // waitFor polls cond every 10ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -234,7 +239,13 @@ func processesMentioning(s string) []string {
 
 // procStatField returns field n (1-based, as in proc(5)) of /proc/pid/stat.
 func procStatField(pid, n int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return statField(fmt.Sprintf("/proc/%d/stat", pid), n)
+}
+
+// statField returns field n (1-based) of the stat file at path, "" when
+// the task is gone.
+func statField(path string, n int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
@@ -243,6 +254,28 @@ func procStatField(pid, n int) string {
 		return ""
 	}
 	return rest[n-3]
+}
+
+// exitedFully reports whether process pid, which started at started
+// (field 22 of its stat), has finished exiting: reaped, or every thread of
+// it a zombie. Only then are its files released. An exiting process loses
+// its command line and its /proc/pid/fd entries first, and still holds the
+// files themselves while the kernel runs their deferred release (a fifo it
+// read can still be opened for writing), running or preempted for as long
+// as a busy machine takes.
+func exitedFully(pid int, started string) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || procStatField(pid, 22) != started {
+		return true // reaped (and maybe the pid reused)
+	}
+	for _, task := range tasks {
+		switch statField(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()), 3) {
+		case "Z", "X", "": // a zombie, dead, or gone since the listing
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func writeSpec(t *testing.T, bundle string, spec *specs.Spec) {

@@ -3,7 +3,6 @@ package oci
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +133,7 @@ func TestExitWhileBerthIsDown(t *testing.T) {
 			if err := env.rt.StartContainer(bgCtx(), c); err != nil {
 				t.Fatal(err)
 			}
-			if !waitFor(5*time.Second, func() bool { return !conmon.IsConmon(conmonPid, c.ID) }) {
+			if !waitFor(longWait, func() bool { return !conmon.IsConmon(conmonPid, c.ID) }) {
 				t.Fatal("conmon did not exit after its container")
 			}
 
@@ -144,7 +143,7 @@ func TestExitWhileBerthIsDown(t *testing.T) {
 			}
 			again := *c
 			exits := watch(t, &testEnv{rt: rt})
-			if !waitFor(time.Second, func() bool { _, ok := exits.when(c.ID); return ok }) {
+			if !waitFor(longWait, func() bool { _, ok := exits.when(c.ID); return ok }) {
 				t.Errorf("WatchExits did not report the exit that happened before it started")
 			}
 			st, exited, err := rt.Exit(&again)
@@ -209,7 +208,7 @@ func TestTerminalContainer(t *testing.T) {
 			if err := env.rt.StartContainer(bgCtx(), c); err != nil {
 				t.Fatal(err)
 			}
-			checkLog(t, c.LogPath, map[string]string{"tty-line": "stdout"})
+			checkLog(t, c.LogPath, map[string]string{"tty-line\r": "stdout"}) // a terminal ends lines with \r\n
 			if err := env.rt.Resize(c, 40, 100); err != nil {
 				t.Fatal(err)
 			}
@@ -217,14 +216,18 @@ func TestTerminalContainer(t *testing.T) {
 			if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 || len(sock) > maxSocketPath {
 				t.Errorf("attach socket %s: %v, %v", sock, fi, err)
 			}
-			pid, _ := env.rt.ConmonPid(c)
+			pid, err := env.rt.ConmonPid(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			started := procStatField(pid, 22)
 			if err := env.rt.StopContainer(bgCtx(), c, 0, 0); err != nil {
 				t.Fatal(err)
 			}
-			// An exiting conmon stops looking like conmon (its memory goes)
-			// a moment before its descriptors are closed.
-			if !waitFor(5*time.Second, func() bool { fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); return len(fds) == 0 }) {
-				t.Fatal("conmon outlived its container")
+			// Until conmon has finished exiting, its ctl fifo still has a
+			// reader although conmon no longer looks like conmon.
+			if !waitFor(longWait, func() bool { return exitedFully(pid, started) }) {
+				t.Fatalf("conmon %d outlived its container (state %q)", pid, procStatField(pid, 3))
 			}
 			if err := env.rt.Resize(c, 1, 1); err == nil {
 				t.Errorf("resize without conmon succeeded")

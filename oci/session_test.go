@@ -84,8 +84,8 @@ func TestContainerSession(t *testing.T) {
 			if st.Finished.Before(start) || st.Finished.After(time.Now()) {
 				t.Errorf("finish time %v not within the stop call", st.Finished)
 			}
-			if !waitFor(time.Second, func() bool { _, ok := exits.when(c.ID); return ok }) {
-				t.Errorf("WatchExits did not report %s within 1s", c.ID)
+			if !waitFor(longWait, func() bool { _, ok := exits.when(c.ID); return ok }) {
+				t.Errorf("WatchExits did not report %s within %v", c.ID, longWait)
 			}
 			if err := rt.StopContainer(bgCtx(), c, time.Second, 0); err != nil {
 				t.Errorf("second stop: %v", err)
@@ -95,23 +95,38 @@ func TestContainerSession(t *testing.T) {
 	}
 }
 
+// checkLog waits until the CRI log at path holds every line of want (its
+// text, mapped to its stream). A line conmon logged in parts, as P entries
+// and a final F entry, counts once joined, as kubelet reads it.
 func checkLog(t *testing.T, path string, want map[string]string) {
 	t.Helper()
-	re := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) F (.*)$`)
-	var lines []string
-	ok := waitFor(5*time.Second, func() bool {
+	re := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) (P|F) (.*)$`)
+	var entries []string
+	ok := waitFor(longWait, func() bool {
 		b, _ := os.ReadFile(path)
-		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		entries = strings.SplitAfter(string(b), "\n")
+		partial := map[string]string{} // stream -> text of its P entries so far
 		found := 0
-		for _, l := range lines {
-			if m := re.FindStringSubmatch(l); m != nil && want[m[3]] == m[2] {
+		for _, e := range entries {
+			// An entry without its newline is still being written.
+			m := re.FindStringSubmatch(strings.TrimSuffix(e, "\n"))
+			if m == nil || !strings.HasSuffix(e, "\n") {
+				continue
+			}
+			stream, text := m[2], partial[m[2]]+m[4]
+			if m[3] == "P" {
+				partial[stream] = text
+				continue
+			}
+			delete(partial, stream)
+			if want[text] == stream {
 				found++
 			}
 		}
 		return found == len(want)
 	})
 	if !ok {
-		t.Errorf("log %s = %q, want CRI lines %v", path, lines, want)
+		t.Errorf("log %s = %q, want CRI lines %q", path, entries, want)
 	}
 }
 
@@ -128,7 +143,7 @@ func checkExecSync(t *testing.T, rt *Runtime, c *Container) {
 		{name: "stderr", cmd: []string{"sh", "-c", "echo e >&2; echo o"}, stdout: "o\n", stderr: "e\n"},
 		{name: "spec env and cwd", cmd: []string{"sh", "-c", "echo $PATH; pwd"}, stdout: "/bin\n/\n"},
 	} {
-		res, err := rt.ExecSync(bgCtx(), c, tc.cmd, 10*time.Second)
+		res, err := rt.ExecSync(bgCtx(), c, tc.cmd, longWait)
 		if err != nil {
 			t.Errorf("exec %s: %v", tc.name, err)
 			continue
@@ -149,7 +164,7 @@ func checkExecSync(t *testing.T, rt *Runtime, c *Container) {
 	if left := processesMentioning("sleep\x0010\x00"); len(left) > 0 { // exactly "sleep 10", not another test's "sleep 1000"
 		t.Errorf("exec left processes behind: %q", left)
 	}
-	if _, err := rt.ExecSync(bgCtx(), c, []string{"/no/such/binary"}, 5*time.Second); err == nil {
+	if _, err := rt.ExecSync(bgCtx(), c, []string{"/no/such/binary"}, longWait); err == nil {
 		t.Errorf("exec of a missing binary succeeded")
 	}
 }
@@ -183,7 +198,7 @@ func checkReopenLog(t *testing.T, rt *Runtime, c *Container) {
 		t.Fatalf("log not recreated: %v", err)
 	}
 	// Write through the container's own stdout, which conmon reads.
-	if _, err := rt.ExecSync(bgCtx(), c, []string{"sh", "-c", "echo after-reopen > /proc/1/fd/1"}, 5*time.Second); err != nil {
+	if _, err := rt.ExecSync(bgCtx(), c, []string{"sh", "-c", "echo after-reopen > /proc/1/fd/1"}, longWait); err != nil {
 		t.Fatal(err)
 	}
 	checkLog(t, c.LogPath, map[string]string{"after-reopen": "stdout"})

@@ -160,14 +160,25 @@ func TestPullWithoutProgressTimesOut(t *testing.T) {
 }
 
 func TestPullProgressIsLogged(t *testing.T) {
-	r := newStalledRig(t, time.Minute)
+	const timeout = time.Minute
+	r := newStalledRig(t, timeout)
 	release := r.proxy.Stall(r.built.Layers[1])
+	defer release()
+	ctx := testCtx(t)
+	pulled := make(chan error, 1)
 	go func() {
-		// Hold the second layer half-sent long enough for a progress report.
-		time.Sleep(1500 * time.Millisecond)
-		release()
+		_, err := r.svc.PullImage(ctx, r.ref, Credentials{})
+		pulled <- err
 	}()
-	if _, err := r.svc.PullImage(testCtx(t), r.ref, Credentials{}); err != nil {
+	// Hold the second layer half-sent for longer than the progress interval,
+	// counted from the start of its download, so that its next read after
+	// the release is reported.
+	waitFor(t, "the slow layer's download to start", func() bool {
+		return r.proxy.Started(r.built.Layers[1]) > 0 && r.logs.Count("pulling layer", "digest="+r.built.Layers[1].String()) > 0
+	})
+	time.Sleep(reportInterval(timeout) * 3 / 2)
+	release()
+	if err := <-pulled; err != nil {
 		t.Fatalf("pull: %v", err)
 	}
 	if n := r.logs.Count("pull progress", "layer="+r.built.Layers[1].String(), "total="); n == 0 {

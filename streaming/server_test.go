@@ -315,7 +315,7 @@ func TestStopEndsSessionsAndWaitsForThem(t *testing.T) {
 		wait     time.Duration
 		want     bool
 	}{
-		{"every kind of session ends", []string{"exec", "attach", "portforward"}, 5 * time.Second, true},
+		{"every kind of session ends", []string{"exec", "attach", "portforward"}, time.Minute, true},
 		{"a stuck session is not waited for for ever", []string{"exec", "stuck"}, 200 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

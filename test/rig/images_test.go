@@ -2,10 +2,12 @@ package rig
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,13 +143,32 @@ func TestPauseImage(t *testing.T) {
 		t.Fatalf("pause must be static: dynamic=%v err=%v", dyn, err)
 	}
 
-	// It stays up until told to stop, then exits 0.
-	cmd := exec.Command(filepath.Join(root, "pause"))
+	// It stays up until told to stop, then exits 0. A SIGTERM that comes
+	// before its signal.Notify kills it as it would any Go program, so wait
+	// for that call first: started with SIGINT ignored (exec keeps ignored
+	// signals), it catches SIGINT only from that call on, which registers
+	// SIGTERM before it.
+	pause := filepath.Join(root, "pause")
+	cmd := exec.Command("/bin/sh", "-c", `trap "" INT; exec "$0"`, pause)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	notified := func() bool { // the shell before the exec may catch SIGINT too
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid))
+		return exe == pause && catches(cmd.Process.Pid, syscall.SIGINT)
+	}
+	for deadline := time.Now().Add(time.Minute); !notified(); {
+		select {
+		case err := <-done:
+			t.Fatalf("pause exited before handling signals: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pause never called signal.Notify")
+		}
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("pause exited on its own: %v", err)
@@ -161,10 +182,25 @@ func TestPauseImage(t *testing.T) {
 		if err != nil {
 			t.Errorf("pause after SIGTERM: %v, want exit 0", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		t.Fatal("pause ignored SIGTERM")
 	}
+}
+
+// catches reports whether process pid has a handler for sig (its SigCgt).
+func catches(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && m&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return false
 }
 
 // TestBusyboxImageRuns proves the image's busybox works on its own: the
