@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -28,17 +27,15 @@ func networkCondition(t *testing.T, b *berth) *runtime.RuntimeCondition {
 }
 
 // waitNetwork polls NetworkReady until done says the condition is what the
-// test waits for, or 10s pass.
+// test waits for, and returns the last one either way.
 func waitNetwork(t *testing.T, b *berth, done func(*runtime.RuntimeCondition) bool) *runtime.RuntimeCondition {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := networkCondition(t, b)
-		if done(c) || time.Now().After(deadline) {
-			return c
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	var c *runtime.RuntimeCondition
+	waitFor(func() bool {
+		c = networkCondition(t, b)
+		return done(c)
+	})
+	return c
 }
 
 // The CNI conf dir is watched: a network config dropped in later makes the

@@ -20,9 +20,16 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// restart SIGKILLs the daemon, as an OOM kill would, and starts a new one on
-// the same root with the same flags.
+// killAndRestart SIGKILLs the daemon, as an OOM kill would, and starts a new
+// one on the same root with the same flags.
 func (b *berth) killAndRestart(t *testing.T, args ...string) *berth {
+	t.Helper()
+	b.kill(t)
+	return startBerthIn(t, b.Root, args...)
+}
+
+// kill SIGKILLs the daemon and waits until it is gone.
+func (b *berth) kill(t *testing.T) {
 	t.Helper()
 	if err := b.Kill(); err != nil {
 		t.Fatalf("kill berth: %v", err)
@@ -30,7 +37,6 @@ func (b *berth) killAndRestart(t *testing.T, args ...string) *berth {
 	<-b.Exited()
 	b.conn.Close()
 	b.conn = nil
-	return startBerthIn(t, b.Root, args...)
 }
 
 // 20 pods with a container each survive a kill -9 of the daemon: the same
@@ -43,6 +49,9 @@ func TestRestartKeepsPodsAndContainers(t *testing.T) {
 	b.mustCrictl(t, "pull", "busybox")
 
 	const pods = 20
+	// A file here tells the first container to exit, so that it exits
+	// while no daemon runs.
+	exitSignal := t.TempDir()
 	type podInfo struct{ pod, ctr, ip, logPath string }
 	infos := make([]podInfo, pods)
 	var wg sync.WaitGroup
@@ -59,8 +68,10 @@ func TestRestartKeepsPodsAndContainers(t *testing.T) {
 				return
 			}
 			cmd := "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
+			var mounts []*runtime.Mount
 			if i == 0 {
-				cmd = "sleep 2; exit 7" // exits while the daemon is down
+				cmd = "until [ -e /signal/exit ]; do sleep 0.1; done; exit 7"
+				mounts = []*runtime.Mount{{HostPath: exitSignal, ContainerPath: "/signal"}}
 			}
 			ctr, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
 				PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
@@ -69,6 +80,7 @@ func TestRestartKeepsPodsAndContainers(t *testing.T) {
 					Image:    &runtime.ImageSpec{Image: "busybox"},
 					Command:  []string{"sh", "-c", cmd},
 					LogPath:  "logger/0.log",
+					Mounts:   mounts,
 				},
 			})
 			if err != nil {
@@ -90,9 +102,16 @@ func TestRestartKeepsPodsAndContainers(t *testing.T) {
 		t.Fatalf("set up pods: %v", err)
 	}
 	sizeBefore := fileSize(t, infos[1].logPath)
+	// The container's parent is its conmon, which writes the exit file and
+	// then exits: once it is gone, the exit is on disk for the next daemon.
+	conmonGone := exited(t, parentPid(t, b.inspect(t, infos[0].ctr).Info.Pid))
 
-	b = b.killAndRestart(t, args...)
-	time.Sleep(3 * time.Second) // the first container's exit happened while the daemon was down
+	b.kill(t)
+	writeFile(t, filepath.Join(exitSignal, "exit"), "")
+	if !waitFor(conmonGone) {
+		t.Fatal("the first container's conmon did not exit after its container was told to")
+	}
+	b = startBerthIn(t, b.Root, args...)
 
 	ctx = ctxT(t)
 	for i, in := range infos {
@@ -121,6 +140,7 @@ func TestRestartKeepsPodsAndContainers(t *testing.T) {
 			t.Errorf("container %d after restart: %v, want %v", i, cs.GetStatus().GetState(), want)
 		}
 	}
+	waitFor(func() bool { return fileSize(t, infos[1].logPath) > sizeBefore })
 	if after := fileSize(t, infos[1].logPath); after <= sizeBefore {
 		t.Errorf("log %s did not grow after the restart (%d -> %d bytes)", infos[1].logPath, sizeBefore, after)
 	}
@@ -138,6 +158,25 @@ func TestRestartKeepsPodsAndContainers(t *testing.T) {
 		}
 	}
 	b.assertNoPodLeftovers(t, tn)
+}
+
+// parentPid is the parent of process pid, from /proc/<pid>/status.
+func parentPid(t *testing.T, pid int) int {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("status of process %d: %v", pid, err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			var ppid int
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &ppid); err == nil {
+				return ppid
+			}
+		}
+	}
+	t.Fatalf("no PPid in /proc/%d/status", pid)
+	return 0
 }
 
 func fileSize(t *testing.T, path string) int64 {
@@ -171,7 +210,7 @@ func TestCrashPointsLeaveNothingHalfMade(t *testing.T) {
 			}
 			select {
 			case <-b.Exited():
-			case <-time.After(10 * time.Second):
+			case <-time.After(waitTimeout):
 				t.Fatalf("daemon still runs after %v", err)
 			}
 			t.Setenv("BERTH_CRASH_POINT", "")
@@ -293,7 +332,9 @@ func simulateReboot(t *testing.T, root string, tn *testNetwork) {
 // same name: the retry gets the pod the first call made, and there is one.
 func TestSlowNetworkRetryGetsThePod(t *testing.T) {
 	tn := newTestNetwork(t)
-	// A bridge plugin that takes 3s to ADD, shadowing the real one.
+	// A bridge plugin that takes 3s to ADD, shadowing the real one. The
+	// sleep is what is tested: an ADD can only get slower on a busy node,
+	// so it always outlasts the first call's 1s deadline.
 	slow := t.TempDir()
 	writeFile(t, filepath.Join(slow, "bridge"), "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] && sleep 3\nexec /usr/lib/cni/bridge \"$@\"\n")
 	os.Chmod(filepath.Join(slow, "bridge"), 0o755)

@@ -62,7 +62,16 @@ func TestStatsOfABusyPod(t *testing.T) {
 		"linux":   map[string]any{"resources": map[string]any{"memory_limit_in_bytes": 64 * mib}},
 	})
 	idle := b.runContainer(t, podID, podFile, "idle", "busybox", map[string]any{"command": []string{"sleep", "3600"}})
-	time.Sleep(time.Second) // let it spin and write its scratch file
+	// The spinner spins once its scratch file is whole. Measure nothing
+	// before: the daemon keeps a layer's usage for a few seconds.
+	scratchWhole := func() bool {
+		resp, err := b.runtime.ExecSync(ctxT(t), &runtime.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "test $(wc -c < /scratch) -eq 2097152"}, Timeout: 30})
+		return err == nil && resp.GetExitCode() == 0
+	}
+	if !waitFor(scratchWhole) {
+		t.Fatal("the spinner never wrote its 2 MiB scratch file")
+	}
+	spinner := b.inspect(t, id).Info.Pid
 
 	// crictl stats samples twice, a second apart, and prints the CPU use
 	// in between as a percentage of one core.
@@ -81,7 +90,9 @@ func TestStatsOfABusyPod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ContainerStats: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// usage_nano_cores is the rate between two samples: the second waits
+	// until the spinner has run a tenth of a CPU-second since the first.
+	waitCPU(t, spinner, 100*time.Millisecond)
 	resp, err := b.runtime.ContainerStats(ctx, &runtime.ContainerStatsRequest{ContainerId: id[:12]})
 	if err != nil {
 		t.Fatalf("ContainerStats by prefix: %v", err)
@@ -293,25 +304,23 @@ func (b *berth) collectEvents(t *testing.T, ctx context.Context) *eventLog {
 	return l
 }
 
-// of returns the types of the events about id, waiting until there are n.
+// of returns the events about id, waiting until there are n or the stream
+// ended.
 func (l *eventLog) of(t *testing.T, id string, n int) []*runtime.ContainerEventResponse {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var out []*runtime.ContainerEventResponse
+	var out []*runtime.ContainerEventResponse
+	waitFor(func() bool {
+		out = nil
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		for _, ev := range l.events {
 			if ev.GetContainerId() == id {
 				out = append(out, ev)
 			}
 		}
-		err := l.err
-		l.mu.Unlock()
-		if len(out) >= n || err != nil || time.Now().After(deadline) {
-			return out
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(out) >= n || l.err != nil
+	})
+	return out
 }
 
 func eventTypes(evs []*runtime.ContainerEventResponse) []string {
@@ -546,7 +555,8 @@ func TestPodStatsFromItsCgroupParent(t *testing.T) {
 	})
 	podID, podFile := b.runPod(t, "parented", map[string]any{"linux": map[string]any{"cgroup_parent": parent}}, "busybox")
 	id := b.runContainer(t, podID, podFile, "spin", "busybox", map[string]any{"command": []string{"sh", "-c", "while :; do :; done"}})
-	time.Sleep(500 * time.Millisecond)
+	// Counters that hold something, so the comparisons below mean something.
+	waitCPU(t, b.inspect(t, id).Info.Pid, 100*time.Millisecond)
 
 	ctx := ctxT(t)
 	resp, err := b.runtime.PodSandboxStats(ctx, &runtime.PodSandboxStatsRequest{PodSandboxId: podID})
@@ -570,6 +580,27 @@ func TestPodStatsFromItsCgroupParent(t *testing.T) {
 	}
 	b.mustCrictl(t, "rmp", "-f", podID)
 	b.assertNoPodLeftovers(t, tn)
+}
+
+// waitCPU waits until process pid has run for d more than it had when
+// called, by the scheduler's account (/proc/<pid>/schedstat, nanoseconds).
+func waitCPU(t *testing.T, pid int, d time.Duration) {
+	t.Helper()
+	ran := func() time.Duration {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			t.Fatalf("CPU time of process %d: %v", pid, err)
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(raw))[0], 10, 64)
+		if err != nil {
+			t.Fatalf("parse /proc/%d/schedstat %q: %v", pid, raw, err)
+		}
+		return time.Duration(ns)
+	}
+	start := ran()
+	if !waitFor(func() bool { return ran()-start >= d }) {
+		t.Fatalf("process %d did not run for %v within %v", pid, d, waitTimeout)
+	}
 }
 
 func cgroupDirExists(d string) bool {

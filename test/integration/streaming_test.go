@@ -80,12 +80,25 @@ func (term *terminal) typeLine(line string) {
 // expect waits until the terminal shows want.
 func (term *terminal) expect(want string) {
 	term.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if strings.Contains(term.out.String(), want) {
-			return
-		}
+	if !waitFor(func() bool { return strings.Contains(term.out.String(), want) }) {
+		term.t.Fatalf("terminal never showed %q; it shows:\n%s", want, term.out.String())
 	}
-	term.t.Fatalf("terminal never showed %q; it shows:\n%s", want, term.out.String())
+}
+
+// askUntil types line until the terminal shows want, for what the shell
+// prints only when asked and what reaches it at a time nobody can see (a
+// resize, the start of an attach session).
+func (term *terminal) askUntil(line, want string) {
+	term.t.Helper()
+	if !waitFor(func() bool {
+		if strings.Contains(term.out.String(), want) {
+			return true
+		}
+		term.typeLine(line)
+		return false
+	}) {
+		term.t.Fatalf("terminal never showed %q after %q; it shows:\n%s", want, line, term.out.String())
+	}
 }
 
 // resize changes the terminal's size; crictl gets SIGWINCH and sends it on.
@@ -110,10 +123,10 @@ func (term *terminal) wait() int {
 		// What it printed last may still be on its way through the terminal.
 		select {
 		case <-term.read:
-		case <-time.After(5 * time.Second):
+		case <-time.After(waitTimeout):
 		}
 		return term.cmd.ProcessState.ExitCode()
-	case <-time.After(30 * time.Second):
+	case <-time.After(waitTimeout):
 		term.t.Fatalf("%v did not exit; the terminal shows:\n%s", term.cmd.Args, term.out.String())
 		return -1
 	}
@@ -141,11 +154,7 @@ func TestExecInteractiveShell(t *testing.T) {
 			term.resize(40, 100)
 			// The resize travels crictl, the stream and the terminal master;
 			// ask until the shell sees it.
-			for i := 0; i < 50 && !strings.Contains(term.out.String(), "40 100"); i++ {
-				term.typeLine("stty size")
-				time.Sleep(100 * time.Millisecond)
-			}
-			term.expect("40 100")
+			term.askUntil("stty size", "40 100")
 			term.typeLine("exit 7")
 			// crictl v1.37 reports the exit code in its error and exits 1.
 			if code := term.wait(); code == 0 || !strings.Contains(term.out.String(), "command terminated with exit code 7") {
@@ -255,19 +264,11 @@ func TestAttachToTerminal(t *testing.T) {
 
 	term := startTerminal(t, b.crictlCmd("attach", "-it", id), 25, 80)
 	// Nothing is replayed on attach: wait for the session to be up.
-	for i := 0; i < 50 && !strings.Contains(term.out.String(), "attached-42"); i++ {
-		term.typeLine("echo attached-$((6*7))")
-		time.Sleep(200 * time.Millisecond)
-	}
-	term.expect("attached-42")
+	term.askUntil("echo attached-$((6*7))", "attached-42")
 	term.typeLine("stty size")
 	term.expect("25 80")
 	term.resize(33, 111)
-	for i := 0; i < 50 && !strings.Contains(term.out.String(), "33 111"); i++ {
-		term.typeLine("stty size")
-		time.Sleep(100 * time.Millisecond)
-	}
-	term.expect("33 111")
+	term.askUntil("stty size", "33 111")
 	// The container's shell exits: the attach ends and the container stops.
 	term.typeLine("exit 5")
 	if code := term.wait(); code != 0 {
@@ -336,7 +337,7 @@ func (b *berth) portForward(t *testing.T, podID, ports string) (*storagetest.Syn
 	}()
 	select {
 	case <-listening:
-	case <-time.After(30 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatalf("crictl port-forward %s never listened: %s", ports, stderr.String())
 	}
 	return stderr, stop
@@ -348,18 +349,22 @@ func TestPortForward(t *testing.T) {
 	tn := newTestNetwork(t)
 	b := startBerth(t, tn.args()...)
 	podID, podFile := b.runPod(t, "forward", nil, "busybox")
-	b.runContainer(t, podID, podFile, "web", "busybox", map[string]any{
+	web := b.runContainer(t, podID, podFile, "web", "busybox", map[string]any{
 		"command": []string{"sh", "-c", "mkdir -p /www && echo page-from-the-pod > /www/index.html && httpd -p [::1]:8081 -h /www && exec httpd -f -p 80 -h /www"},
 	})
+	// crictl port-forward ends at the first connection the pod refuses (as
+	// kubectl's does): forward nothing before the pod's servers listen.
+	serving := func() bool {
+		resp, err := b.runtime.ExecSync(ctxT(t), &runtime.ExecSyncRequest{ContainerId: web, Timeout: 30,
+			Cmd: []string{"sh", "-c", "wget -qO- http://127.0.0.1:80/ && wget -qO- 'http://[::1]:8081/'"}})
+		return err == nil && resp.GetExitCode() == 0
+	}
+	if !waitFor(serving) {
+		t.Fatal("the pod's web servers never answered inside the pod")
+	}
 
 	_, stop80 := b.portForward(t, podID, "18080:80")
-	var body string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if body = httpGet("http://127.0.0.1:18080/"); body != "" {
-			break
-		}
-	}
-	if body != "page-from-the-pod\n" {
+	if body := httpGet("http://127.0.0.1:18080/"); body != "page-from-the-pod\n" {
 		t.Errorf("GET 127.0.0.1:18080 = %q, want the pod's page", body)
 	}
 	// The port is the pod's own: nothing on the host listens on 80.
@@ -383,8 +388,7 @@ func TestPortForward(t *testing.T) {
 	if got := httpGet("http://127.0.0.1:18082/"); got != "" {
 		t.Errorf("GET through a forward to a closed port = %q", got)
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(closed.String(), "nothing accepts connections on localhost:81"); time.Sleep(100 * time.Millisecond) {
-	}
+	waitFor(func() bool { return strings.Contains(closed.String(), "nothing accepts connections on localhost:81") })
 	if s := closed.String(); !strings.Contains(s, "port 81 of pod "+podID) || !strings.Contains(s, "connection refused") {
 		t.Errorf("crictl's error for a closed port does not say what failed:\n%s", s)
 	} else {
@@ -504,10 +508,7 @@ func TestExecSessionsEndWithClientAndDaemon(t *testing.T) {
 	term.cmd.Process.Kill()
 	term.wait()
 	start := time.Now()
-	for !onlyMain() && time.Since(start) < 10*time.Second {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !onlyMain() {
+	if !waitFor(onlyMain) {
 		t.Errorf("the shell outlived its killed client: %q", cgroupFile(t, id, "pids", "cgroup.procs"))
 	}
 	t.Logf("shell gone %v after its client was killed", time.Since(start))
