@@ -50,6 +50,30 @@ func kubeletPod(name string) *runtime.PodSandboxConfig {
 	return cfg
 }
 
+// runKubeletPod pulls busybox and runs a kubeletPod named name.
+func (b *berth) runKubeletPod(ctx context.Context, t *testing.T, name string) (string, *runtime.PodSandboxConfig) {
+	t.Helper()
+	b.mustCrictl(t, "pull", "busybox")
+	cfg := kubeletPod(name)
+	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod.GetPodSandboxId(), cfg
+}
+
+// removePodLeavingNothing removes the pod and checks nothing is left.
+func (b *berth) removePodLeavingNothing(ctx context.Context, t *testing.T, podID string) {
+	t.Helper()
+	if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if recs := b.containerRecords(t); len(recs) != 0 {
+		t.Errorf("container records left: %v", recs)
+	}
+	b.assertNoPodLeftovers(t, nil)
+}
+
 func longCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -98,12 +122,7 @@ func (b *berth) containerRecords(t *testing.T) []string {
 func TestQuickExitsStartUnderLoad(t *testing.T) {
 	b := startBerth(t, "--log-level", "info")
 	ctx := longCtx(t, 30*time.Minute)
-	b.mustCrictl(t, "pull", "busybox")
-	cfg := kubeletPod("quick")
-	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	podID, cfg := b.runKubeletPod(ctx, t, "quick")
 	events := b.collectEvents(t, ctx)
 	cpuHog(t)
 
@@ -115,7 +134,7 @@ func TestQuickExitsStartUnderLoad(t *testing.T) {
 			cmd, want = []string{"sh", "-c", "exit 3"}, 3
 		}
 		ctr, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
-			PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
+			PodSandboxId: podID, SandboxConfig: cfg,
 			Config: &runtime.ContainerConfig{
 				Metadata: &runtime.ContainerMetadata{Name: fmt.Sprintf("quick-%d", i)},
 				Image:    &runtime.ImageSpec{Image: "busybox"},
@@ -156,13 +175,7 @@ func TestQuickExitsStartUnderLoad(t *testing.T) {
 			t.Errorf("container %d: events %v, want CREATED,STARTED,STOPPED,DELETED", i, evs)
 		}
 	}
-	if recs := b.containerRecords(t); len(recs) != 0 {
-		t.Errorf("container records left after every remove: %v", recs)
-	}
-	if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
-		t.Fatal(err)
-	}
-	b.assertNoPodLeftovers(t, nil)
+	b.removePodLeavingNothing(ctx, t, podID)
 }
 
 // TestOneNameTwoConfigs: concurrent creates of one container name, half
@@ -171,13 +184,8 @@ func TestQuickExitsStartUnderLoad(t *testing.T) {
 func TestOneNameTwoConfigs(t *testing.T) {
 	b := startBerth(t)
 	ctx := ctxT(t)
-	b.mustCrictl(t, "pull", "busybox")
 	b.mustCrictl(t, "pull", "busybox:1.36")
-	cfg := kubeletPod("twoconfigs")
-	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	podID, cfg := b.runKubeletPod(ctx, t, "twoconfigs")
 	images := []string{"busybox", "busybox:1.36"}
 	type result struct {
 		image, id string
@@ -191,7 +199,7 @@ func TestOneNameTwoConfigs(t *testing.T) {
 			defer wg.Done()
 			img := images[i%2]
 			resp, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
-				PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
+				PodSandboxId: podID, SandboxConfig: cfg,
 				Config: &runtime.ContainerConfig{
 					Metadata: &runtime.ContainerMetadata{Name: "contested"},
 					Image:    &runtime.ImageSpec{Image: img},
@@ -232,10 +240,7 @@ func TestOneNameTwoConfigs(t *testing.T) {
 	if len(made) == 0 {
 		t.Error("no caller got the container")
 	}
-	if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
-		t.Fatal(err)
-	}
-	b.assertNoPodLeftovers(t, nil)
+	b.removePodLeavingNothing(ctx, t, podID)
 }
 
 // TestEnvWithNUL: the runtime passes env as C strings, so a NUL byte would
@@ -243,14 +248,9 @@ func TestOneNameTwoConfigs(t *testing.T) {
 func TestEnvWithNUL(t *testing.T) {
 	b := startBerth(t)
 	ctx := ctxT(t)
-	b.mustCrictl(t, "pull", "busybox")
-	cfg := kubeletPod("nul")
-	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
-		PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
+	podID, cfg := b.runKubeletPod(ctx, t, "nul")
+	_, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
+		PodSandboxId: podID, SandboxConfig: cfg,
 		Config: &runtime.ContainerConfig{
 			Metadata: &runtime.ContainerMetadata{Name: "nul"},
 			Image:    &runtime.ImageSpec{Image: "busybox"},
@@ -260,13 +260,7 @@ func TestEnvWithNUL(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "config.envs[1]") {
 		t.Errorf("env with a NUL: %v, want InvalidArgument naming config.envs[1] SECRET", err)
 	}
-	if recs := b.containerRecords(t); len(recs) != 0 {
-		t.Errorf("a refused create left records: %v", recs)
-	}
-	if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
-		t.Fatal(err)
-	}
-	b.assertNoPodLeftovers(t, nil)
+	b.removePodLeavingNothing(ctx, t, podID)
 }
 
 // TestStopPodWhileCreating: containers are created in a pod while it is
@@ -276,14 +270,9 @@ func TestEnvWithNUL(t *testing.T) {
 func TestStopPodWhileCreating(t *testing.T) {
 	b := startBerth(t, "--log-level", "info")
 	ctx := longCtx(t, 10*time.Minute)
-	b.mustCrictl(t, "pull", "busybox")
 	cpuHog(t)
 	for round := 0; round < 5; round++ {
-		cfg := kubeletPod(fmt.Sprintf("stopping-%d", round))
-		pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-		if err != nil {
-			t.Fatal(err)
-		}
+		podID, cfg := b.runKubeletPod(ctx, t, fmt.Sprintf("stopping-%d", round))
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var created []string
@@ -292,7 +281,7 @@ func TestStopPodWhileCreating(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				resp, err := b.runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{
-					PodSandboxId: pod.GetPodSandboxId(), SandboxConfig: cfg,
+					PodSandboxId: podID, SandboxConfig: cfg,
 					Config: &runtime.ContainerConfig{
 						Metadata: &runtime.ContainerMetadata{Name: fmt.Sprintf("c%d", i)},
 						Image:    &runtime.ImageSpec{Image: "busybox"},
@@ -310,7 +299,7 @@ func TestStopPodWhileCreating(t *testing.T) {
 				mu.Unlock()
 			}()
 		}
-		if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
+		if _, err := b.runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -326,7 +315,7 @@ func TestStopPodWhileCreating(t *testing.T) {
 				t.Errorf("round %d: start in a stopped pod: %v, want FailedPrecondition", round, err)
 			}
 		}
-		if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
+		if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -365,18 +354,13 @@ func (b *berth) gatedContainer(ctx context.Context, t *testing.T, podID string, 
 func TestExitRacesStopRemoveAndExec(t *testing.T) {
 	b := startBerth(t, "--log-level", "info")
 	ctx := longCtx(t, 10*time.Minute)
-	b.mustCrictl(t, "pull", "busybox")
-	cfg := kubeletPod("racing")
-	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	podID, cfg := b.runKubeletPod(ctx, t, "racing")
 	cpuHog(t)
 	for i := 0; i < 10; i++ {
 		gate := t.TempDir()
-		stopped := b.gatedContainer(ctx, t, pod.GetPodSandboxId(), cfg, fmt.Sprintf("stop-%d", i), gate, 4)
-		removed := b.gatedContainer(ctx, t, pod.GetPodSandboxId(), cfg, fmt.Sprintf("rm-%d", i), gate, 5)
-		execd := b.gatedContainer(ctx, t, pod.GetPodSandboxId(), cfg, fmt.Sprintf("exec-%d", i), gate, 6)
+		stopped := b.gatedContainer(ctx, t, podID, cfg, fmt.Sprintf("stop-%d", i), gate, 4)
+		removed := b.gatedContainer(ctx, t, podID, cfg, fmt.Sprintf("rm-%d", i), gate, 5)
+		execd := b.gatedContainer(ctx, t, podID, cfg, fmt.Sprintf("exec-%d", i), gate, 6)
 		var wg sync.WaitGroup
 		wg.Add(4)
 		go func() { defer wg.Done(); os.WriteFile(filepath.Join(gate, "go"), nil, 0o644) }()
@@ -424,10 +408,7 @@ func TestExitRacesStopRemoveAndExec(t *testing.T) {
 			t.Fatalf("round %d: records left after every remove (an exit resurrected one?): %v", i, recs)
 		}
 	}
-	if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
-		t.Fatal(err)
-	}
-	b.assertNoPodLeftovers(t, nil)
+	b.removePodLeavingNothing(ctx, t, podID)
 }
 
 // TestExitDuringRecovery: containers exit while the daemon is down and
@@ -436,12 +417,7 @@ func TestExitRacesStopRemoveAndExec(t *testing.T) {
 func TestExitDuringRecovery(t *testing.T) {
 	b := startBerth(t, "--log-level", "info")
 	ctx := longCtx(t, 10*time.Minute)
-	b.mustCrictl(t, "pull", "busybox")
-	cfg := kubeletPod("recovering")
-	pod, err := b.runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	podID, cfg := b.runKubeletPod(ctx, t, "recovering")
 	gateDown, gateDuring := t.TempDir(), t.TempDir()
 	var ids []string
 	for i := 0; i < 20; i++ {
@@ -449,7 +425,7 @@ func TestExitDuringRecovery(t *testing.T) {
 		if i%2 == 1 {
 			gate = gateDuring
 		}
-		ids = append(ids, b.gatedContainer(ctx, t, pod.GetPodSandboxId(), cfg, fmt.Sprintf("r%d", i), gate, 10+i))
+		ids = append(ids, b.gatedContainer(ctx, t, podID, cfg, fmt.Sprintf("r%d", i), gate, 10+i))
 	}
 	b.kill(t)
 	if err := os.WriteFile(filepath.Join(gateDown, "go"), nil, 0o644); err != nil {
@@ -474,8 +450,5 @@ func TestExitDuringRecovery(t *testing.T) {
 				i, st.GetExitCode(), st.GetMessage(), st.GetStartedAt(), st.GetFinishedAt(), 10+i)
 		}
 	}
-	if _, err := b.runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()}); err != nil {
-		t.Fatal(err)
-	}
-	b.assertNoPodLeftovers(t, nil)
+	b.removePodLeavingNothing(ctx, t, podID)
 }
