@@ -47,9 +47,7 @@ func marshalProto(m proto.Message) (json.RawMessage, error) {
 	return protojson.Marshal(m)
 }
 
-// Record captures the container as it is now.
-func (c *Container) Record() (*Record, error) { return c.record(c.Status()) }
-
+// record is what the container saves with status snap.
 func (c *Container) record(snap Status) (*Record, error) {
 	r := &Record{
 		Phase: snap.Phase, ID: c.ID, Name: c.Name, PodID: c.PodID, CreatedAt: c.CreatedAt,

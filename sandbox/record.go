@@ -32,9 +32,7 @@ type Record struct {
 	NetworkSetUp   bool              `json:"networkSetUp"`
 }
 
-// Record captures the sandbox as it is now.
-func (s *Sandbox) Record() (*Record, error) { return s.record(s.Status()) }
-
+// record is what the sandbox saves with status st.
 func (s *Sandbox) record(st Status) (*Record, error) {
 	cfg, err := protojson.Marshal(s.Config)
 	if err != nil {
