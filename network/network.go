@@ -24,6 +24,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/keylock"
 )
 
 // Defaults used when Options leaves a field empty.
@@ -74,7 +75,7 @@ type Manager struct {
 	// gcMu: pod calls hold it shared, GC exclusively, so GC never races
 	// with an ADD it does not know about.
 	gcMu  sync.RWMutex
-	locks podLocks
+	locks *keylock.Locks // one pod's Setup and Teardown at a time
 
 	startOnce sync.Once
 }
@@ -101,13 +102,13 @@ func New(opts Options) (*Manager, error) {
 		opts:      opts,
 		log:       opts.Logger.With("component", "cni"),
 		statusErr: fmt.Errorf("cni config in %s not loaded yet", opts.ConfDir),
+		locks:     keylock.New(),
 	}
 	exec := &invoke.DefaultExec{
 		RawExec:       &invoke.RawExec{Stderr: stderrLogger{m.log}},
 		PluginDecoder: version.PluginDecoder{},
 	}
 	m.cni = libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, opts.CacheDir, exec)
-	m.locks.m = map[string]*podLock{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m.reload(ctx)

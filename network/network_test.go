@@ -470,7 +470,7 @@ func TestParallelPods(t *testing.T) {
 	if got := e.reservations(t, "par"); len(got) != 0 {
 		t.Fatalf("reservations after Teardown: %v", got)
 	}
-	if len(m.locks.m) != 0 {
-		t.Fatalf("%d pod locks left", len(m.locks.m))
+	if n := m.locks.Len(); n != 0 {
+		t.Fatalf("%d pod locks left", n)
 	}
 }

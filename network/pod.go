@@ -105,7 +105,7 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (*Result, error) {
 	}
 	m.gcMu.RLock()
 	defer m.gcMu.RUnlock()
-	unlock, err := m.locks.lock(ctx, pod.ID)
+	unlock, err := m.locks.LockContext(ctx, pod.ID)
 	if err != nil {
 		return nil, fmt.Errorf("set up network of pod %s: %w", pod.ID, err)
 	}
@@ -194,7 +194,7 @@ func (m *Manager) Teardown(ctx context.Context, pod Pod) error {
 	}
 	m.gcMu.RLock()
 	defer m.gcMu.RUnlock()
-	unlock, err := m.locks.lock(ctx, pod.ID)
+	unlock, err := m.locks.LockContext(ctx, pod.ID)
 	if err != nil {
 		return fmt.Errorf("tear down network of pod %s: %w", pod.ID, err)
 	}
