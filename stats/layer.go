@@ -50,33 +50,27 @@ func WritableLayerUsage(store cstorage.Store, id string) (LayerUsage, error) {
 type LayerCache struct {
 	ttl     time.Duration
 	mu      sync.Mutex
-	entries map[string]*layerEntry
-	swept   time.Time
+	entries idleMap[*layerEntry]
 }
 
 type layerEntry struct {
 	mu    sync.Mutex // held while measuring
 	usage LayerUsage
-	used  time.Time // guarded by LayerCache.mu
 }
 
 // NewLayerCache returns an empty cache whose entries live ttl.
-func NewLayerCache(ttl time.Duration) *LayerCache {
-	return &LayerCache{ttl: ttl, entries: map[string]*layerEntry{}}
-}
+func NewLayerCache(ttl time.Duration) *LayerCache { return &LayerCache{ttl: ttl} }
 
 // Get returns id's usage, calling measure when the cached one is missing or
 // older than the TTL. Failed measurements are not cached.
 func (c *LayerCache) Get(id string, measure func() (LayerUsage, error)) (LayerUsage, error) {
 	now := time.Now()
 	c.mu.Lock()
-	c.sweep(now)
-	e, ok := c.entries[id]
+	e, ok := c.entries.get(id, now)
 	if !ok {
 		e = &layerEntry{}
-		c.entries[id] = e
+		c.entries.put(id, e, now)
 	}
-	e.used = now
 	c.mu.Unlock()
 
 	e.mu.Lock()
@@ -95,20 +89,6 @@ func (c *LayerCache) Get(id string, measure func() (LayerUsage, error)) (LayerUs
 // Forget drops id's entry.
 func (c *LayerCache) Forget(id string) {
 	c.mu.Lock()
-	delete(c.entries, id)
+	c.entries.forget(id)
 	c.mu.Unlock()
-}
-
-// sweep drops entries unused for idleAfter, at most once a minute; c.mu
-// is held.
-func (c *LayerCache) sweep(now time.Time) {
-	if now.Sub(c.swept) < time.Minute {
-		return
-	}
-	c.swept = now
-	for id, e := range c.entries {
-		if now.Sub(e.used) > idleAfter {
-			delete(c.entries, id)
-		}
-	}
 }

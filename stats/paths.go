@@ -10,38 +10,27 @@ import (
 // is right whichever cgroup manager made it). Safe for concurrent use.
 type CgroupPaths struct {
 	mu    sync.Mutex
-	paths map[string]pathEntry
-	swept time.Time
-}
-
-type pathEntry struct {
-	path string
-	used time.Time
+	paths idleMap[string]
 }
 
 // NewCgroupPaths returns an empty cache.
-func NewCgroupPaths() *CgroupPaths { return &CgroupPaths{paths: map[string]pathEntry{}} }
+func NewCgroupPaths() *CgroupPaths { return &CgroupPaths{} }
 
 // Get returns the cgroup path of container id whose bundle is bundle.
 func (c *CgroupPaths) Get(id, bundle string) (string, error) {
 	now := time.Now()
 	c.mu.Lock()
-	c.sweep(now)
-	e, ok := c.paths[id]
-	if ok {
-		e.used = now
-		c.paths[id] = e
-	}
+	path, ok := c.paths.get(id, now)
 	c.mu.Unlock()
 	if ok {
-		return e.path, nil
+		return path, nil
 	}
 	path, err := SpecCgroupPath(bundle)
 	if err != nil {
 		return "", err
 	}
 	c.mu.Lock()
-	c.paths[id] = pathEntry{path: path, used: now}
+	c.paths.put(id, path, now)
 	c.mu.Unlock()
 	return path, nil
 }
@@ -49,18 +38,6 @@ func (c *CgroupPaths) Get(id, bundle string) (string, error) {
 // Forget drops id's path.
 func (c *CgroupPaths) Forget(id string) {
 	c.mu.Lock()
-	delete(c.paths, id)
+	c.paths.forget(id)
 	c.mu.Unlock()
-}
-
-func (c *CgroupPaths) sweep(now time.Time) {
-	if now.Sub(c.swept) < time.Minute {
-		return
-	}
-	c.swept = now
-	for id, e := range c.paths {
-		if now.Sub(e.used) > idleAfter {
-			delete(c.paths, id)
-		}
-	}
 }

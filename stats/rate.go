@@ -5,27 +5,20 @@ import (
 	"time"
 )
 
-// idleAfter is how long an entry of Rates or LayerCache may go unused
-// before it is dropped: objects are removed without telling this package,
-// and the kubelet asks for stats every 10 to 15 seconds.
-const idleAfter = 5 * time.Minute
-
 // Rates turns cumulative CPU usage into a usage rate (nano-cores) by
 // keeping each object's previous sample. Safe for concurrent use.
 type Rates struct {
-	mu    sync.Mutex
-	last  map[string]cpuSample
-	swept time.Time
+	mu   sync.Mutex
+	last idleMap[cpuSample]
 }
 
 type cpuSample struct {
 	usage uint64
 	at    time.Time
-	used  time.Time
 }
 
 // NewRates returns an empty tracker.
-func NewRates() *Rates { return &Rates{last: map[string]cpuSample{}} }
+func NewRates() *Rates { return &Rates{} }
 
 // Update records usage (cumulative core-nanoseconds) of key read at at, and
 // returns the rate since the key's previous sample. ok is false for the
@@ -35,9 +28,8 @@ func (r *Rates) Update(key string, usage uint64, at time.Time) (nanoCores uint64
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
-	r.sweep(now)
-	prev, seen := r.last[key]
-	r.last[key] = cpuSample{usage: usage, at: at, used: now}
+	prev, seen := r.last.get(key, now)
+	r.last.put(key, cpuSample{usage: usage, at: at}, now)
 	if !seen {
 		return 0, false
 	}
@@ -47,7 +39,7 @@ func (r *Rates) Update(key string, usage uint64, at time.Time) (nanoCores uint64
 // Forget drops key's sample.
 func (r *Rates) Forget(key string) {
 	r.mu.Lock()
-	delete(r.last, key)
+	r.last.forget(key)
 	r.mu.Unlock()
 }
 
@@ -55,20 +47,7 @@ func (r *Rates) Forget(key string) {
 func (r *Rates) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.last)
-}
-
-// sweep drops samples unused for idleAfter, at most once a minute.
-func (r *Rates) sweep(now time.Time) {
-	if now.Sub(r.swept) < time.Minute {
-		return
-	}
-	r.swept = now
-	for k, s := range r.last {
-		if now.Sub(s.used) > idleAfter {
-			delete(r.last, k)
-		}
-	}
+	return r.last.len()
 }
 
 // Rate is the average CPU usage in nano-cores (core-nanoseconds per second)
