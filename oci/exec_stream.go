@@ -178,15 +178,6 @@ func (r *Runtime) handsOverTerminal() bool {
 	return strings.HasPrefix(filepath.Base(r.cfg.Path), "crun")
 }
 
-// globalArgs are the runtime's global flags followed by args.
-func (r *Runtime) globalArgs(args ...string) []string {
-	full := []string{"--root", r.cfg.Root}
-	if r.cfg.CgroupManager == SystemdManager {
-		full = append(full, "--systemd-cgroup")
-	}
-	return append(full, args...)
-}
-
 // execSession is one run of `<runtime> exec`.
 type execSession struct {
 	r       *Runtime

@@ -122,17 +122,22 @@ func ExitDir(runDir string) string { return filepath.Join(runDir, "exits") }
 func (r *Runtime) socketDir() string     { return filepath.Join(r.cfg.RunDir, "sockets") }
 func (r *Runtime) containersDir() string { return filepath.Join(r.cfg.RunDir, "containers") }
 
-// runtimeCmd runs the OCI runtime with --root (and --systemd-cgroup) and
-// args, feeding it stdin, and returns its stdout. Errors carry the runtime's
-// stderr and wrap errdefs.ErrNotFound when the container does not exist.
-func (r *Runtime) runtimeCmd(ctx context.Context, id string, stdin []byte, args ...string) ([]byte, error) {
+// globalArgs are the runtime's global flags, --root (and --systemd-cgroup),
+// followed by args: every call of the runtime binary starts with them.
+func (r *Runtime) globalArgs(args ...string) []string {
 	full := []string{"--root", r.cfg.Root}
 	if r.cfg.CgroupManager == SystemdManager {
 		full = append(full, "--systemd-cgroup")
 	}
-	full = append(full, args...)
+	return append(full, args...)
+}
+
+// runtimeCmd runs the OCI runtime with its global flags and args, feeding it
+// stdin, and returns its stdout. Errors carry the runtime's stderr and wrap
+// errdefs.ErrNotFound when the container does not exist.
+func (r *Runtime) runtimeCmd(ctx context.Context, id string, stdin []byte, args ...string) ([]byte, error) {
 	conmon.CloexecInherited()
-	cmd := exec.CommandContext(ctx, r.cfg.Path, full...)
+	cmd := exec.CommandContext(ctx, r.cfg.Path, r.globalArgs(args...)...)
 	cmd.Env = conmon.DefaultEnv
 	cmd.WaitDelay = time.Second
 	if stdin != nil {
