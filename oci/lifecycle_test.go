@@ -118,6 +118,40 @@ func TestStopKillsAfterTimeout(t *testing.T) {
 	}
 }
 
+// TestStopResumesPausedContainer pauses a container behind Berth's back, as
+// only a person with the runtime's CLI can (CRI has no pause), and stops it:
+// the stop signal must reach the process, so StopContainer resumes it first.
+func TestStopResumesPausedContainer(t *testing.T) {
+	for _, h := range handlers {
+		t.Run(h, func(t *testing.T) {
+			env := newTestEnv(t, h)
+			c := env.newContainer("sh", "-c", `trap "exit 7" TERM; echo ready; while :; do sleep 1; done`)
+			if _, err := env.rt.CreateContainer(bgCtx(), c); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.rt.StartContainer(bgCtx(), c); err != nil {
+				t.Fatal(err)
+			}
+			checkLog(t, c.LogPath, map[string]string{"ready": "stdout"})
+			if _, err := env.rt.runtimeCmd(bgCtx(), c.ID, nil, "pause", c.ID); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := env.rt.State(bgCtx(), c); err != nil || st.Status != "paused" {
+				t.Fatalf("State after pause = %+v, %v; want paused", st, err)
+			}
+			if err := env.rt.StopContainer(bgCtx(), c, 10*time.Second, syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			st, exited, err := env.rt.Exit(c)
+			if err != nil || !exited || st.Code != 7 {
+				t.Errorf("Exit = %+v, %v, %v; want 7, the TERM trap's code", st, exited, err)
+			}
+			pid, _ := env.rt.ConmonPid(c)
+			deleteAndCheck(t, env, c, pid)
+		})
+	}
+}
+
 // TestExitWhileBerthIsDown lets a container exit on its own with nobody
 // watching, then recovers it with a fresh Runtime and Container built from
 // the same values, as Berth does after a restart.

@@ -87,16 +87,9 @@ func (r *Runtime) Resize(c *Container, height, width uint16) error {
 	return nil
 }
 
-// Pause freezes container c's processes.
-func (r *Runtime) Pause(ctx context.Context, c *Container) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	_, err := r.runtimeCmd(ctx, c.ID, nil, "pause", c.ID)
-	return err
-}
-
-// Resume thaws a paused container c.
+// Resume thaws a paused container c; StopContainer resumes one before
+// signalling it. Berth never pauses a container itself (CRI has no pause),
+// but one may have been paused by hand with the runtime.
 func (r *Runtime) Resume(ctx context.Context, c *Container) error {
 	if err := c.validate(); err != nil {
 		return err

@@ -17,15 +17,8 @@ import (
 	"github.com/berth-dev/berth/events"
 )
 
+// requestSeq numbers CRI calls, so the log lines of one call can be told apart.
 var requestSeq atomic.Uint64
-
-type requestIDKey struct{}
-
-// RequestID returns the id the interceptor attached to a call's context.
-func RequestID(ctx context.Context) uint64 {
-	id, _ := ctx.Value(requestIDKey{}).(uint64)
-	return id
-}
 
 // CallObserver records the outcome of CRI calls (the daemon's metrics).
 // It must be quick and must not block.
@@ -34,13 +27,12 @@ type CallObserver interface {
 }
 
 // UnaryInterceptor is the one boundary between Berth's errors and gRPC: it
-// gives every call a request id, logs it at debug with its latency, turns
-// panics into Internal errors, maps sentinel errors to status codes and
-// reports each call's method, code and latency to the observers.
+// numbers every call, logs it at debug with that number and its latency,
+// turns panics into Internal errors, maps sentinel errors to status codes
+// and reports each call's method, code and latency to the observers.
 func UnaryInterceptor(log *slog.Logger, observers ...CallObserver) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		id := requestSeq.Add(1)
-		ctx = context.WithValue(ctx, requestIDKey{}, id)
 		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 		start := time.Now()
 		defer func() {
