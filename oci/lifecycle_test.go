@@ -125,13 +125,7 @@ func TestStopResumesPausedContainer(t *testing.T) {
 	for _, h := range handlers {
 		t.Run(h, func(t *testing.T) {
 			env := newTestEnv(t, h)
-			c := env.newContainer("sh", "-c", `trap "exit 7" TERM; echo ready; while :; do sleep 1; done`)
-			if _, err := env.rt.CreateContainer(bgCtx(), c); err != nil {
-				t.Fatal(err)
-			}
-			if err := env.rt.StartContainer(bgCtx(), c); err != nil {
-				t.Fatal(err)
-			}
+			c := runningContainer(t, env, false, false, "sh", "-c", `trap "exit 7" TERM; echo ready; while :; do sleep 1; done`)
 			checkLog(t, c.LogPath, map[string]string{"ready": "stdout"})
 			if _, err := env.rt.runtimeCmd(bgCtx(), c.ID, nil, "pause", c.ID); err != nil {
 				t.Fatal(err)
