@@ -13,7 +13,8 @@ import (
 )
 
 // Record is what survives a restart of Berth about a sandbox. Everything
-// else (infra pid, whether namespaces are still pinned) is re-derived.
+// else (whether namespaces are still pinned, whether the infra process
+// still runs) is re-derived.
 type Record struct {
 	Phase          lifecycle.Phase   `json:"phase"`
 	ID             string            `json:"id"`
@@ -27,6 +28,7 @@ type Record struct {
 	CgroupParent   string            `json:"cgroupParent"`
 	InfraID        string            `json:"infraId,omitempty"`
 	InfraBundle    string            `json:"infraBundle,omitempty"`
+	InfraPid       int               `json:"infraPid,omitempty"` // 0 in older records: recovery reads the pid file
 	State          State             `json:"state"`
 	IPs            []string          `json:"ips,omitempty"`
 	NetworkSetUp   bool              `json:"networkSetUp"`
@@ -41,7 +43,7 @@ func (s *Sandbox) record(st Status) (*Record, error) {
 	r := &Record{
 		Phase: st.Phase, ID: s.ID, Name: s.Name, Config: cfg,
 		RuntimeHandler: s.RuntimeHandler, Handler: s.Handler, CreatedAt: s.CreatedAt,
-		Dir: s.Dir, CgroupParent: s.CgroupParent, InfraID: s.InfraID, InfraBundle: s.InfraBundle,
+		Dir: s.Dir, CgroupParent: s.CgroupParent, InfraID: s.InfraID, InfraBundle: s.InfraBundle, InfraPid: s.InfraPid,
 		State: st.State, IPs: st.IPs, NetworkSetUp: st.NetworkSetUp,
 	}
 	if s.NS != nil {
@@ -60,7 +62,7 @@ func FromRecord(r *Record, records Records) (*Sandbox, error) {
 	sb := &Sandbox{
 		ID: r.ID, Name: r.Name, Config: cfg, RuntimeHandler: r.RuntimeHandler, Handler: r.Handler,
 		CreatedAt: r.CreatedAt, Dir: r.Dir, NS: &ns, CgroupParent: r.CgroupParent,
-		InfraID: r.InfraID, InfraBundle: r.InfraBundle,
+		InfraID: r.InfraID, InfraBundle: r.InfraBundle, InfraPid: r.InfraPid,
 	}
 	sb.status = newBox(sb, Status{Phase: r.Phase, State: r.State, IPs: r.IPs, NetworkSetUp: r.NetworkSetUp}, records)
 	return sb, nil

@@ -46,9 +46,14 @@ type Sandbox struct {
 	// CgroupParent is where the pod's containers' cgroups go.
 	CgroupParent string
 	// InfraID is the id of the pause container, "" when the pod has none;
-	// InfraBundle is its OCI bundle.
+	// InfraBundle is its OCI bundle; InfraPid is its process, whose pid
+	// namespace the containers of a pod with pid mode POD join (0 when the
+	// pod has none). The pid is kept, not read back from conmon's pid file
+	// on each CreateContainer: it is known from the moment the pause
+	// container is created.
 	InfraID     string
 	InfraBundle string
+	InfraPid    int
 
 	status *lifecycle.Box[Status]
 	// creates is held shared by every CreateContainer in the pod and

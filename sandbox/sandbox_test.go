@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,6 +78,60 @@ func TestSandboxRecordFollowsUpdates(t *testing.T) {
 	}
 	if recs, _, _ := checkpoint.Load[Record](dir); len(recs) != 0 {
 		t.Errorf("record survived removal: %v", recs)
+	}
+}
+
+// The infra fields are saved with the record and come back from it; a
+// record written before the infra pid was kept reads as pid 0, which
+// recovery fills from conmon's pid file.
+func TestSandboxRecordKeepsInfra(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pid     int
+		oldJSON bool // the record as an older Berth wrote it, without infraPid
+		want    int
+	}{
+		{"infra pid kept", 4242, false, 4242},
+		{"no infra", 0, false, 0},
+		{"record from before the pid was kept", 4242, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb, dir := newTest(t)
+			sb.InfraID, sb.InfraBundle, sb.InfraPid = sb.ID, "/run/bundle", tc.pid
+			if err := ready(sb); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(string(dir), sb.ID+".json")
+			if tc.oldJSON {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var raw map[string]json.RawMessage
+				if err := json.Unmarshal(b, &raw); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := raw["infraPid"]; !ok {
+					t.Fatalf("record %s has no infraPid", b)
+				}
+				delete(raw, "infraPid")
+				b, _ = json.Marshal(raw)
+				if err := os.WriteFile(path, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs, _, err := checkpoint.Load[Record](dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := FromRecord(recs[sb.ID], dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.InfraPid != tc.want || back.InfraID != sb.ID || back.InfraBundle != "/run/bundle" {
+				t.Errorf("restored infra %q %q pid %d, want pid %d", back.InfraID, back.InfraBundle, back.InfraPid, tc.want)
+			}
+		})
 	}
 }
 

@@ -80,6 +80,11 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContain
 }
 
 func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (*container.Container, error) {
+	// Before anything is made: a bad target is the request's fault.
+	targetPid, err := s.targetPid(sb, cfg)
+	if err != nil {
+		return nil, err
+	}
 	img, err := s.images.Image(ctx, cfg.GetImage().GetImage())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil, fmt.Errorf("config.image.image: image %q is not present; pull it first: %w", cfg.GetImage().GetImage(), errdefs.ErrNotFound)
@@ -138,21 +143,9 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	if img.Config != nil {
 		imgCfg = &img.Config.Config
 	}
-	res, err := specgen.Generate(specgen.Input{
-		ID:                    id,
-		Config:                cfg,
-		Sandbox:               s.sandboxInfo(sb),
-		Image:                 imgCfg,
-		Rootfs:                rootfs,
-		CgroupManager:         s.config.Runtime.CgroupManager,
-		DefaultCapabilities:   s.config.Runtime.DefaultCapabilities,
-		PidsLimit:             s.config.Runtime.PidsLimit,
-		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
-		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
-		RestrictOOMScoreAdj:   true,
-		SupportsRRO:           supportsRRO(),
-		ImageMounts:           imageMounts,
-	})
+	in := s.specInput(id, sb, cfg)
+	in.Image, in.Rootfs, in.ImageMounts, in.TargetPid = imgCfg, rootfs, imageMounts, targetPid
+	res, err := specgen.Generate(in)
 	if err != nil {
 		return nil, fmt.Errorf("generate runtime spec of container %s: %w", name, err)
 	}
@@ -208,8 +201,65 @@ func containerLogPath(sb *sandbox.Sandbox, cfg *runtime.ContainerConfig, bundle 
 	return path, nil
 }
 
+// specInput is what the spec of container id takes from the daemon's
+// configuration and the host, its pod and its config; the caller adds what
+// it made for the container (rootfs, image mounts) and its target's pid.
+func (s *Server) specInput(id string, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) specgen.Input {
+	return specgen.Input{
+		ID:                    id,
+		Config:                cfg,
+		Sandbox:               sandboxInfo(sb),
+		CgroupManager:         s.config.Runtime.CgroupManager,
+		DefaultCapabilities:   s.config.Runtime.DefaultCapabilities,
+		PidsLimit:             s.config.Runtime.PidsLimit,
+		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
+		AppArmorEnabled:       s.appArmor,
+		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
+		RestrictOOMScoreAdj:   true,
+		SupportsRRO:           supportsRRO(),
+	}
+}
+
+// targetField is where a container in pid namespace mode TARGET names the
+// container whose pid namespace it joins.
+const targetField = "config.linux.security_context.namespace_options.target_id"
+
+// targetPid is the init pid of the container whose pid namespace cfg's
+// container joins in pid mode TARGET (kubectl debug --target), and 0 in
+// any other mode. As in containerd and CRI-O, the target must be a
+// container of the same pod, and running: a target the request names
+// wrongly is InvalidArgument, one that does not run (yet or any more) is
+// FailedPrecondition.
+func (s *Server) targetPid(sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (int, error) {
+	nso := specgen.NamespaceOptions(cfg, sb.Config.GetLinux().GetSecurityContext())
+	if nso.GetPid() != runtime.NamespaceMode_TARGET {
+		return 0, nil
+	}
+	id := nso.GetTargetId()
+	if id == "" {
+		return 0, invalidf(targetField, "required with pid namespace mode TARGET")
+	}
+	target, err := s.containers.Get(id)
+	if err != nil {
+		return 0, invalidf(targetField, "%v", err)
+	}
+	if target.PodID != sb.ID {
+		return 0, invalidf(targetField, "container %s belongs to pod %s, not to pod %s", target.ID, target.PodID, sb.ID)
+	}
+	if st := target.State(); st != container.StateRunning {
+		return 0, fmt.Errorf("%s: container %s is %s, not running: %w", targetField, target.ID, st, errdefs.ErrFailedPrecondition)
+	}
+	rt, oc := s.runtimeFor(target.Handler), s.ociContainer(target)
+	pid, err := rt.InitPid(oc)
+	if err != nil || !rt.InitAlive(oc) {
+		// Exited, and the exit not yet recorded.
+		return 0, fmt.Errorf("%s: container %s is not running: its init process is gone: %w", targetField, target.ID, errdefs.ErrFailedPrecondition)
+	}
+	return pid, nil
+}
+
 // sandboxInfo is what a container's spec takes from its pod.
-func (s *Server) sandboxInfo(sb *sandbox.Sandbox) specgen.SandboxInfo {
+func sandboxInfo(sb *sandbox.Sandbox) specgen.SandboxInfo {
 	nso := sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	info := specgen.SandboxInfo{
 		ID:              sb.ID,
@@ -229,9 +279,7 @@ func (s *Server) sandboxInfo(sb *sandbox.Sandbox) specgen.SandboxInfo {
 	if !info.HostIPC {
 		info.ShmPath = sb.ShmPath()
 	}
-	if sb.InfraID != "" {
-		info.InfraPid = s.infraPid(sb)
-	}
+	info.InfraPid = sb.InfraPid
 	return info
 }
 

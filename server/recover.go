@@ -94,6 +94,9 @@ func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
 			}
 		}
 	}
+	if sb.Phase() == lifecycle.Created && sb.InfraID != "" && sb.InfraPid == 0 {
+		s.recoverInfraPid(sb)
+	}
 	if sb.Phase() == lifecycle.Created && sb.State() == sandbox.StateReady && !s.sandboxAlive(sb) {
 		s.log.Warn("pod's namespaces or infra process are gone; it is not ready", "pod", sb.ID)
 		netGone := sb.NS.Net != "" && !namespaces.IsPinned(sb.NS.Net)
@@ -109,6 +112,23 @@ func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
 		s.log.Error("restore pod name", "pod", sb.ID, "error", err)
 	}
 	s.sandboxes.Add(sb)
+}
+
+// recoverInfraPid fills in the infra pid of a pod whose record an older
+// Berth wrote, before the pid was kept on the pod: it is read once from
+// conmon's pid file and saved with the record, so that no later start-up
+// or CreateContainer needs the file. Not yet added to the store, the pod
+// may still have its fields written.
+func (s *Server) recoverInfraPid(sb *sandbox.Sandbox) {
+	pid, err := s.runtimeFor(sb.Handler).InitPid(infraContainer(sb))
+	if err != nil {
+		s.log.Warn("pod's infra pid is unknown", "pod", sb.ID, "error", err)
+		return
+	}
+	sb.InfraPid = pid
+	if err := sb.Checkpoint(); err != nil {
+		s.log.Error("save pod's infra pid", "pod", sb.ID, "error", err)
+	}
 }
 
 // sandboxAlive tells whether a ready pod survived: its pins are mounted and

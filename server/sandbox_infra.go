@@ -90,7 +90,7 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 	}
 	spec, err := specgen.InfraSpec(specgen.InfraInput{
 		ID:                    id,
-		Sandbox:               s.sandboxInfo(sb),
+		Sandbox:               sandboxInfo(sb),
 		Image:                 &img.Config.Config,
 		Rootfs:                rootfs,
 		CgroupManager:         s.config.Runtime.CgroupManager,
@@ -104,10 +104,14 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 	}
 	sb.InfraID, sb.InfraBundle = id, bundle
 	c := infraContainer(sb)
-	if _, err := rt.CreateContainer(ctx, c); err != nil {
+	pid, err := rt.CreateContainer(ctx, c)
+	if err != nil {
 		return err
 	}
 	undos.Add("delete infra container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), c) })
+	// Kept on the pod (and saved with its record when the pod becomes
+	// ready): every container of a POD pid namespace joins this process's.
+	sb.InfraPid = pid
 	if err := rt.StartContainer(ctx, c); err != nil {
 		return err
 	}
@@ -135,12 +139,4 @@ func (s *Server) removeInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 		return err
 	}
 	return s.images.RemoveRootfs(sb.InfraID)
-}
-
-func (s *Server) infraPid(sb *sandbox.Sandbox) int {
-	pid, err := s.runtimeFor(sb.Handler).InitPid(infraContainer(sb))
-	if err != nil {
-		return 0
-	}
-	return pid
 }

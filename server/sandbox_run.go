@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/specgen"
 )
 
 // RunPodSandbox creates and starts a pod-level sandbox: its name, pinned
@@ -213,15 +214,10 @@ func mergeSysctls(defaults []string, pod map[string]string) map[string]string {
 
 func (s *Server) nsDir() string { return filepath.Join(s.config.Runtime.RunDir, "ns") }
 
-// cgroupParent is the pod's cgroup parent, defaulted per cgroup driver.
+// cgroupParent is the pod's cgroup parent: the one it asked for, or the
+// default of the configured cgroup manager, which specgen decides.
 func (s *Server) cgroupParent(cfg *runtime.PodSandboxConfig) string {
-	if p := cfg.GetLinux().GetCgroupParent(); p != "" {
-		return p
-	}
-	if s.config.Runtime.CgroupManager == "systemd" {
-		return "system.slice"
-	}
-	return "/berth"
+	return specgen.CgroupParent(s.config.Runtime.CgroupManager, cfg.GetLinux().GetCgroupParent())
 }
 
 // needsInfra tells whether the pod gets a pause container: when its

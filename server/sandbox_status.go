@@ -89,7 +89,7 @@ func (s *Server) sandboxVerboseInfo(sb *sandbox.Sandbox) (map[string]string, err
 	}
 	if sb.InfraID != "" {
 		info["infraContainerId"] = sb.InfraID
-		info["pid"] = s.infraPid(sb)
+		info["pid"] = sb.InfraPid
 	}
 	b, err := json.Marshal(info)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/specgen"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -58,6 +59,10 @@ type Server struct {
 
 	// stream serves exec, attach and port-forward URLs (streaming.go).
 	stream streamerSlot
+
+	// appArmor tells that the host enforces AppArmor; read once at
+	// start-up, as the kernel's switch cannot change while it runs.
+	appArmor bool
 }
 
 // Deps are the subsystems the server drives; the daemon opens them.
@@ -91,6 +96,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		containers: container.NewStore(),
 		ctrNames:   registrar.New(),
 		ctrLocks:   keylock.New(),
+		appArmor:   specgen.AppArmorEnabled(),
 	}
 	s.ctrHooks = container.Hooks{Records: s.containerRecords(), Changed: s.containerChanged}
 	s.podCreates = inflight.New("pod sandbox", abandonAfter, s.removeAbandonedPod)

@@ -32,14 +32,17 @@ type Input struct {
 	CgroupManager         string   // "cgroupfs" (default) or "systemd"
 	DefaultCapabilities   []string // with or without the CAP_ prefix
 	PidsLimit             int64    // 0 or -1: unlimited
-	SeccompProfileRoot    string   // base of relative Localhost seccomp profiles
 	DefaultSeccompProfile string   // JSON profile for RuntimeDefault; "" is moby's
-	AppArmorEnabled       bool
+	// AppArmorEnabled tells that the host enforces AppArmor (see
+	// AppArmorEnabled); without it a Localhost AppArmor profile is refused.
+	AppArmorEnabled bool
 	// VolumesDir is where the image's anonymous VOLUMEs get fresh backing
 	// directories (<VolumesDir>/<n>); "" creates them inside the rootfs
 	// instead, like CRI-O's image_volumes = "mkdir".
 	VolumesDir string
-	// TargetPid is the pid of the container named by namespace_options.target_id.
+	// TargetPid is the init pid of the running container named by
+	// namespace_options.target_id, whose pid namespace a container in pid
+	// mode TARGET joins; the caller resolves it (it knows the containers).
 	TargetPid int
 	// RestrictOOMScoreAdj clamps oom_score_adj to the daemon's own value, for
 	// daemons without CAP_SYS_RESOURCE (containerd's restrict_oom_score_adj).
@@ -173,23 +176,33 @@ func baseSpec(rootfs string) *specs.Spec {
 	}
 }
 
+// CgroupParent is the cgroup parent of a pod that asked for parent (""
+// for none) under cgroup manager: the requested one, or Berth's default,
+// which is a directory for cgroupfs and a slice for systemd. It is the one
+// place that default is decided.
+func CgroupParent(manager, parent string) string {
+	switch {
+	case parent != "":
+		return parent
+	case manager == oci.SystemdManager:
+		return "system.slice"
+	default:
+		return "/berth"
+	}
+}
+
 // cgroupsPath names the container's cgroup under its pod's parent: a
 // directory for cgroupfs, a "slice:prefix:name" triple for systemd.
 func cgroupsPath(manager, parent, id string) (string, error) {
 	const field = "sandbox_config.linux.cgroup_parent"
+	parent = CgroupParent(manager, parent)
 	switch manager {
 	case oci.SystemdManager:
-		if parent == "" {
-			parent = "system.slice"
-		}
 		if !strings.HasSuffix(parent, ".slice") || strings.Contains(parent, "/") {
 			return "", invalidf(field, "%q is not a systemd slice", parent)
 		}
 		return parent + ":berth:" + id, nil
 	case oci.CgroupfsManager, "":
-		if parent == "" {
-			parent = "/berth"
-		}
 		for _, c := range strings.Split(parent, "/") {
 			if c == ".." {
 				return "", invalidf(field, "%q escapes the cgroup root", parent)

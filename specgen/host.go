@@ -75,6 +75,21 @@ func readHostFacts() hostFacts {
 	return h
 }
 
+// appArmorSwitch is the kernel's AppArmor switch: "Y" while AppArmor is
+// enforced. runc and CRI-O read the same file.
+const appArmorSwitch = "/sys/module/apparmor/parameters/enabled"
+
+// AppArmorEnabled tells whether this host enforces AppArmor, for
+// Input.AppArmorEnabled. It reads the kernel's switch on every call: the
+// daemon calls it once, at start-up.
+func AppArmorEnabled() bool { return switchOn(appArmorSwitch) }
+
+// switchOn tells whether the kernel parameter file at path says Y.
+func switchOn(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && len(b) > 0 && b[0] == 'Y'
+}
+
 func readStatusField(name string) (string, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {

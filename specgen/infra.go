@@ -18,7 +18,6 @@ type InfraInput struct {
 	Rootfs  string
 
 	CgroupManager         string
-	SeccompProfileRoot    string
 	DefaultSeccompProfile string
 }
 
@@ -88,7 +87,7 @@ func InfraSpec(in InfraInput) (*specs.Spec, error) {
 	spec.Mounts = ms.mounts
 	if !sc.GetPrivileged() {
 		l.Seccomp, err = seccompProfile(sc.GetSeccomp(), sc.GetSeccompProfilePath(),
-			"sandbox_config.linux.security_context", in.SeccompProfileRoot, in.DefaultSeccompProfile, spec)
+			"sandbox_config.linux.security_context", in.DefaultSeccompProfile, spec)
 		if err != nil {
 			return nil, err
 		}

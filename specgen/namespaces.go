@@ -19,10 +19,7 @@ func (g *gen) setNamespaces() error {
 	if err != nil {
 		return err
 	}
-	opts := g.sc.GetNamespaceOptions()
-	if opts == nil {
-		opts = sb.SecurityContext.GetNamespaceOptions()
-	}
+	opts := NamespaceOptions(g.cfg, sb.SecurityContext)
 	const field = scField + ".namespace_options"
 	switch opts.GetPid() {
 	case runtime.NamespaceMode_CONTAINER:
@@ -61,6 +58,16 @@ func (g *gen) setNamespaces() error {
 		g.spec.Hostname = sb.Hostname
 	}
 	return nil
+}
+
+// NamespaceOptions are the namespace modes container cfg gets: its own,
+// or, when it names none, its pod's. The server asks it too, to know
+// whether it must resolve a TARGET pid namespace's container.
+func NamespaceOptions(cfg *runtime.ContainerConfig, pod *runtime.LinuxSandboxSecurityContext) *runtime.NamespaceOption {
+	if opts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions(); opts != nil {
+		return opts
+	}
+	return pod.GetNamespaceOptions()
 }
 
 // podNamespaces is a new mount namespace plus the pod's pinned network,

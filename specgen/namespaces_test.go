@@ -87,3 +87,30 @@ func TestNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// The server asks NamespaceOptions whether a container's pid mode is
+// TARGET; it must answer as Generate decides.
+func TestNamespaceOptions(t *testing.T) {
+	target := &runtime.NamespaceOption{Pid: runtime.NamespaceMode_TARGET, TargetId: "app"}
+	pod := &runtime.NamespaceOption{Pid: runtime.NamespaceMode_POD}
+	ctr := func(o *runtime.NamespaceOption) *runtime.ContainerConfig {
+		return &runtime.ContainerConfig{Linux: &runtime.LinuxContainerConfig{SecurityContext: &runtime.LinuxContainerSecurityContext{NamespaceOptions: o}}}
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  *runtime.ContainerConfig
+		pod  *runtime.LinuxSandboxSecurityContext
+		want *runtime.NamespaceOption
+	}{
+		{"the container's own", ctr(target), &runtime.LinuxSandboxSecurityContext{NamespaceOptions: pod}, target},
+		{"the pod's when the container names none", ctr(nil), &runtime.LinuxSandboxSecurityContext{NamespaceOptions: pod}, pod},
+		{"the pod's for a config without linux", &runtime.ContainerConfig{}, &runtime.LinuxSandboxSecurityContext{NamespaceOptions: pod}, pod},
+		{"none at all", nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NamespaceOptions(tc.cfg, tc.pod); got != tc.want {
+				t.Fatalf("NamespaceOptions = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -153,3 +153,28 @@ func TestAnnotationsAndCgroupsPath(t *testing.T) {
 		}
 	}
 }
+
+// The default cgroup parent is decided in one place, for the pod's record
+// (the server) and for every cgroups path built from it.
+func TestCgroupParent(t *testing.T) {
+	for _, tc := range []struct{ mgr, parent, want string }{
+		{"cgroupfs", "", "/berth"},
+		{"", "", "/berth"},
+		{"systemd", "", "system.slice"},
+		{"cgroupfs", "/kubepods/pod1", "/kubepods/pod1"},
+		{"systemd", "kubepods-pod1.slice", "kubepods-pod1.slice"},
+	} {
+		t.Run(tc.mgr+" "+tc.parent, func(t *testing.T) {
+			if got := CgroupParent(tc.mgr, tc.parent); got != tc.want {
+				t.Fatalf("CgroupParent(%q, %q) = %q, want %q", tc.mgr, tc.parent, got, tc.want)
+			}
+			path, err := cgroupsPath(tc.mgr, tc.parent, "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantPath, _ := cgroupsPath(tc.mgr, tc.want, "c1"); path != wantPath {
+				t.Fatalf("cgroupsPath with parent %q = %q, with its default %q = %q", tc.parent, path, tc.want, wantPath)
+			}
+		})
+	}
+}

@@ -33,7 +33,7 @@ func (g *gen) setSecurity() error {
 		return err
 	}
 	l.Seccomp, err = seccompProfile(g.sc.GetSeccomp(), g.sc.GetSeccompProfilePath(), scField,
-		g.in.SeccompProfileRoot, g.in.DefaultSeccompProfile, g.spec)
+		g.in.DefaultSeccompProfile, g.spec)
 	return err
 }
 
@@ -91,9 +91,15 @@ func apparmorProfile(prof *runtime.SecurityProfile, legacy string, enabled bool)
 // seccompProfile turns a CRI seccomp request into the spec's filter.
 // RuntimeDefault (also the legacy "runtime/default" and "docker/default")
 // is defaultPath's profile or moby's default; Unconfined and an absent
-// profile mean no filter; Localhost loads an absolute path, or one
-// relative to root. spec's capabilities must be set already.
-func seccompProfile(prof *runtime.SecurityProfile, legacy, base, root, defaultPath string, spec *specs.Spec) (*specs.LinuxSeccomp, error) {
+// profile mean no filter; Localhost loads a file by its absolute path.
+// spec's capabilities must be set already.
+//
+// A relative Localhost path is refused: the kubelet resolves a pod's
+// localhostProfile against its own seccomp root (<root-dir>/seccomp) and
+// sends the absolute path, and CRI-O and containerd read the path as given,
+// with no root of their own, so there is nothing a relative one could
+// rightly be relative to.
+func seccompProfile(prof *runtime.SecurityProfile, legacy, base, defaultPath string, spec *specs.Spec) (*specs.LinuxSeccomp, error) {
 	field := base + ".seccomp"
 	var local string
 	switch {
@@ -123,10 +129,7 @@ func seccompProfile(prof *runtime.SecurityProfile, legacy, base, root, defaultPa
 		return nil, invalidf(field, "empty")
 	}
 	if !filepath.IsAbs(local) {
-		if root == "" {
-			return nil, invalidf(field, "%q is not an absolute path", local)
-		}
-		local = filepath.Join(root, local)
+		return nil, invalidf(field, "%q is not an absolute path", local)
 	}
 	body, err := os.ReadFile(local)
 	if err != nil {

@@ -39,21 +39,24 @@ func TestSeccomp(t *testing.T) {
 		{name: "configured default", prof: prof(runtime.SecurityProfile_RuntimeDefault, ""), defaultPrf: def, want: specs.ActLog},
 		{name: "Unconfined", prof: prof(runtime.SecurityProfile_Unconfined, "")},
 		{name: "Localhost", prof: prof(runtime.SecurityProfile_Localhost, local), want: specs.ActAllow},
-		{name: "Localhost relative", prof: prof(runtime.SecurityProfile_Localhost, "block.json"), want: specs.ActAllow},
+		// The kubelet sends absolute paths; a relative one has no root to
+		// be relative to (CRI-O and containerd have none either).
+		{name: "Localhost relative", prof: prof(runtime.SecurityProfile_Localhost, "block.json"), errField: scField + ".seccomp.localhost_ref: \"block.json\" is not an absolute path"},
 		{name: "Localhost missing", prof: prof(runtime.SecurityProfile_Localhost, filepath.Join(dir, "none.json")), errField: scField + ".seccomp.localhost_ref"},
-		{name: "Localhost broken", prof: prof(runtime.SecurityProfile_Localhost, "broken.json"), errField: scField + ".seccomp.localhost_ref"},
+		{name: "Localhost broken", prof: prof(runtime.SecurityProfile_Localhost, filepath.Join(dir, "broken.json")), errField: scField + ".seccomp.localhost_ref"},
 		{name: "Localhost empty", prof: prof(runtime.SecurityProfile_Localhost, ""), errField: scField + ".seccomp.localhost_ref"},
 		{name: "legacy runtime/default", legacy: "runtime/default", want: specs.ActErrno},
 		{name: "legacy docker/default", legacy: "docker/default", want: specs.ActErrno},
 		{name: "legacy unconfined", legacy: "unconfined"},
 		{name: "legacy localhost", legacy: "localhost/" + local, want: specs.ActAllow},
+		{name: "legacy localhost relative", legacy: "localhost/block.json", errField: scField + ".seccomp_profile_path: \"block.json\" is not an absolute path"},
 		{name: "legacy junk", legacy: "strict", errField: scField + ".seccomp_profile_path"},
 		{name: "privileged ignores profile", prof: prof(runtime.SecurityProfile_Localhost, local), privileged: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fakeHost(t, nil)
 			in := baseInput(t)
-			in.SeccompProfileRoot, in.DefaultSeccompProfile = dir, tc.defaultPrf
+			in.DefaultSeccompProfile = tc.defaultPrf
 			s := sc(&in)
 			s.Seccomp, s.SeccompProfilePath, s.Privileged = tc.prof, tc.legacy, tc.privileged
 			in.Sandbox.SecurityContext = &runtime.LinuxSandboxSecurityContext{Privileged: tc.privileged}
@@ -173,3 +176,29 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 	_, err := Generate(in)
 	wantErr(t, err, errdefs.ErrInvalidArgument, scField+".masked_paths[0]")
 }
+
+func TestAppArmorSwitch(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		content *string // nil: no such file (no AppArmor module)
+		want    bool
+	}{
+		{"enabled", ptr("Y\n"), true},
+		{"disabled", ptr("N\n"), false},
+		{"empty", ptr(""), false},
+		{"no apparmor module", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			if tc.content != nil {
+				writeFile(t, path, *tc.content)
+			}
+			if got := switchOn(path); got != tc.want {
+				t.Fatalf("switchOn(%q) = %v, want %v", path, got, tc.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
