@@ -34,7 +34,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, c *Container) (pid int, r
 		return 0, err
 	}
 	start := time.Now()
-	defer func() { observe("conmon_create", time.Since(start), retErr) }() // metrics hook, see observe.go
+	defer func() { r.observe("conmon_create", time.Since(start), retErr) }() // metrics hook, see observe.go
 	_, logErr := os.Stat(c.LogPath)
 	defer func() {
 		if retErr == nil {

@@ -49,7 +49,7 @@ func (r *Runtime) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		return nil, fmt.Errorf("exec in container %s: empty command: %w", c.ID, errdefs.ErrInvalidArgument)
 	}
 	start := time.Now()
-	defer func() { observe("conmon_exec", time.Since(start), retErr) }() // metrics hook, see observe.go
+	defer func() { r.observe("conmon_exec", time.Since(start), retErr) }() // metrics hook, see observe.go
 	dir, err := os.MkdirTemp(r.PersistDir(c), "exec-")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, errdefs.ErrNotFound)

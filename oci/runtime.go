@@ -58,6 +58,9 @@ type Config struct {
 	CreateTimeout time.Duration
 	// Log defaults to slog.Default().
 	Log *slog.Logger
+	// Observe is told of every invocation of the runtime and conmon (the
+	// daemon's metrics); nil records nothing.
+	Observe Observer
 }
 
 // Runtime runs containers for one handler. Its methods may be called
@@ -148,7 +151,7 @@ func (r *Runtime) runtimeCmd(ctx context.Context, id string, stdin []byte, args 
 	start := time.Now()
 	err := cmd.Run()
 	r.log.DebugContext(ctx, "ran oci runtime", "container", id, "args", args, "duration", time.Since(start), "error", err)
-	observe("runtime_"+args[0], time.Since(start), err) // metrics hook, see observe.go
+	r.observe("runtime_"+args[0], time.Since(start), err) // metrics hook, see observe.go
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
