@@ -118,16 +118,16 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	undos.Add("delete container record", func() error { return c.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("CreateContainer:recorded")
 
-	if err := s.images.CreateRootfs(ctx, id, name, img.ID, encodeRootfsMetadata(sb.ID, "container")); err != nil {
+	if err := s.rootfs.CreateRootfs(ctx, id, name, img.ID, encodeRootfsMetadata(sb.ID, "container")); err != nil {
 		return nil, err
 	}
-	undos.Add("remove rootfs", func() error { return s.images.RemoveRootfs(id) })
-	rootfs, err := s.images.MountRootfs(id)
+	undos.Add("remove rootfs", func() error { return s.rootfs.RemoveRootfs(id) })
+	rootfs, err := s.rootfs.MountRootfs(id)
 	if err != nil {
 		return nil, err
 	}
 	crashpoint.Hit("CreateContainer:rootfs")
-	if c.Bundle, err = s.images.RootfsRunDir(id); err != nil {
+	if c.Bundle, err = s.rootfs.RootfsRunDir(id); err != nil {
 		return nil, err
 	}
 	if c.LogPath, err = containerLogPath(sb, cfg, c.Bundle); err != nil {

@@ -49,7 +49,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.runtimeFor(c.Handler).DeleteContainer(ctx, s.ociContainer(c)); err != nil {
 		return fmt.Errorf("delete container %s: %w", c.ID, err)
 	}
-	if err := s.images.RemoveRootfs(c.ID); err != nil {
+	if err := s.rootfs.RemoveRootfs(c.ID); err != nil {
 		return err
 	}
 	if len(c.ImageMounts) > 0 && !c.Status().ImagesReleased {

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"path/filepath"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -79,7 +78,7 @@ func (s *Server) sampleContainer(c *container.Container) ctrSample {
 		}
 	}
 	u, err := s.stats.layerUsages.Get(c.ID, func() (stats.LayerUsage, error) {
-		return stats.WritableLayerUsage(s.images.Store(), c.ID)
+		return stats.WritableLayerUsage(s.rootfs, c.ID)
 	})
 	if err != nil {
 		s.log.Debug("no writable layer usage", "container", c.ID, "error", err)
@@ -137,20 +136,12 @@ func (s *Server) criContainerStats(c *container.Container, smp ctrSample) *runti
 	if l := smp.layer; l != nil {
 		st.WritableLayer = &runtime.FilesystemUsage{
 			Timestamp:  l.Time.UnixNano(),
-			FsId:       &runtime.FilesystemIdentifier{Mountpoint: s.containerFsMountpoint()},
+			FsId:       &runtime.FilesystemIdentifier{Mountpoint: s.rootfs.LayersDir()},
 			UsedBytes:  &runtime.UInt64Value{Value: l.Bytes},
 			InodesUsed: &runtime.UInt64Value{Value: l.Inodes},
 		}
 	}
 	return st
-}
-
-// containerFsMountpoint is the filesystem identifier of writable layers:
-// the one ImageFsInfo reports for the container filesystem, so the
-// kubelet finds both on the same filesystem.
-func (s *Server) containerFsMountpoint() string {
-	st := s.images.Store()
-	return filepath.Join(st.GraphRoot(), st.GraphDriverName()+"-containers")
 }
 
 func criCPU(cg *stats.Sample, nanoCores *uint64) *runtime.CpuUsage {

@@ -28,9 +28,21 @@ func init() {
 	}
 }
 
-// imageServer is a Server with an image service on a temporary store that
-// pulls from reg (plain HTTP) when reg is not nil.
-func imageServer(t *testing.T, reg *storagetest.Registry) *Server {
+// imageRig is a Server with an image service on a temporary store.
+type imageRig struct {
+	*Server
+	root, runRoot string
+}
+
+// importImage stores built under name, as a pull would.
+func (r *imageRig) importImage(t *testing.T, built storagetest.Built, name string) {
+	t.Helper()
+	storagetest.ImportAt(t, r.root, r.runRoot, built, name)
+}
+
+// imageServer is an imageRig that pulls from reg (plain HTTP) when reg is
+// not nil.
+func imageServer(t *testing.T, reg *storagetest.Registry) *imageRig {
 	t.Helper()
 	dir := t.TempDir()
 	log, logs := storagetest.NewLogger(t)
@@ -38,9 +50,10 @@ func imageServer(t *testing.T, reg *storagetest.Registry) *Server {
 	if reg != nil {
 		conf = fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", reg.Addr)
 	}
-	svc, err := storage.New(storage.Options{
-		Root:            filepath.Join(dir, "root"),
-		RunRoot:         filepath.Join(dir, "run"),
+	root, runRoot := filepath.Join(dir, "root"), filepath.Join(dir, "run")
+	st, err := storage.Open(storage.Options{
+		Root:            root,
+		RunRoot:         runRoot,
 		RegistriesConf:  storagetest.WriteFile(t, filepath.Join(dir, "registries.conf"), conf),
 		SignaturePolicy: storagetest.WriteFile(t, filepath.Join(dir, "policy.json"), `{"default":[{"type":"insecureAcceptAnything"}]}`),
 		PinnedImages:    []string{"example.test/pinned*"},
@@ -50,14 +63,14 @@ func imageServer(t *testing.T, reg *storagetest.Registry) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := svc.Shutdown(); err != nil {
+		if err := st.Shutdown(); err != nil {
 			t.Error(err)
 		}
 		if t.Failed() {
 			t.Logf("log:\n%s", logs)
 		}
 	})
-	return &Server{images: svc, log: log}
+	return &imageRig{Server: &Server{images: st.Images, rootfs: st.Rootfs, log: log}, root: root, runRoot: runRoot}
 }
 
 func tinyBuilt(t *testing.T, user string) storagetest.Built {
@@ -136,8 +149,8 @@ func TestImageStatusListRemove(t *testing.T) {
 	s := imageServer(t, nil)
 	ctx := context.Background()
 	built := tinyBuilt(t, "1234")
-	storagetest.Import(t, s.images.Store(), built, "example.test/pinned/app:1")
-	storagetest.Import(t, s.images.Store(), built, "example.test/pinned/app:2")
+	s.importImage(t, built, "example.test/pinned/app:1")
+	s.importImage(t, built, "example.test/pinned/app:2")
 
 	st, err := s.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: built.ID()[:8]}, Verbose: true})
 	if err != nil {
@@ -184,7 +197,7 @@ func TestImageStatusListRemove(t *testing.T) {
 
 func TestImageFsInfoHandler(t *testing.T) {
 	s := imageServer(t, nil)
-	storagetest.Import(t, s.images.Store(), tinyBuilt(t, ""), "example.test/app:1")
+	s.importImage(t, tinyBuilt(t, ""), "example.test/app:1")
 	resp, err := s.ImageFsInfo(context.Background(), &runtime.ImageFsInfoRequest{})
 	if err != nil {
 		t.Fatal(err)

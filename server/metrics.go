@@ -40,7 +40,7 @@ func (s *Server) ListMetricDescriptors(ctx context.Context, _ *runtime.ListMetri
 func (s *Server) ListPodSandboxMetrics(ctx context.Context, _ *runtime.ListPodSandboxMetricsRequest) (*runtime.ListPodSandboxMetricsResponse, error) {
 	resp := &runtime.ListPodSandboxMetricsResponse{PodMetrics: []*runtime.PodSandboxMetrics{}}
 	var fs *stats.Filesystem
-	if f, err := stats.FilesystemOf(s.containerFsMountpoint()); err == nil {
+	if f, err := stats.FilesystemOf(s.rootfs.LayersDir()); err == nil {
 		fs = &f
 	} else {
 		s.log.Debug("no container filesystem for metrics", "error", err)

@@ -225,7 +225,7 @@ func (s *Server) removeLeftovers(ctx context.Context) {
 	for _, c := range s.containers.List() {
 		known[c.ID] = true
 	}
-	if rootfs, err := s.images.ListRootfs(); err == nil {
+	if rootfs, err := s.rootfs.ListRootfs(); err == nil {
 		for _, r := range rootfs {
 			var md rootfsMetadata
 			if json.Unmarshal([]byte(r.Metadata), &md) != nil || md.Owner != "berth" || known[r.ID] {
@@ -269,13 +269,13 @@ func (s *Server) removeLeftovers(ctx context.Context) {
 // removeLeftoverContainer deletes an unknown container from every runtime
 // and from storage; each step is a no-op where there is nothing.
 func (s *Server) removeLeftoverContainer(ctx context.Context, id string) {
-	bundle, _ := s.images.RootfsRunDir(id)
+	bundle, _ := s.rootfs.RootfsRunDir(id)
 	for _, name := range s.handlerNames() {
 		if err := s.runtimeFor(name).DeleteContainer(ctx, &oci.Container{ID: id, BundleDir: bundle}); err != nil {
 			s.log.Warn("delete leftover container", "id", id, "handler", name, "error", err)
 		}
 	}
-	if err := s.images.RemoveRootfs(id); err != nil {
+	if err := s.rootfs.RemoveRootfs(id); err != nil {
 		s.log.Warn("remove leftover rootfs", "id", id, "error", err)
 	}
 	os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", id))

@@ -76,15 +76,15 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 		return err
 	}
 	id := sb.ID
-	if err := s.images.CreateRootfs(ctx, id, sb.Name, img.ID, encodeRootfsMetadata(sb.ID, "infra")); err != nil {
+	if err := s.rootfs.CreateRootfs(ctx, id, sb.Name, img.ID, encodeRootfsMetadata(sb.ID, "infra")); err != nil {
 		return err
 	}
-	undos.Add("remove infra rootfs", func() error { return s.images.RemoveRootfs(id) })
-	rootfs, err := s.images.MountRootfs(id)
+	undos.Add("remove infra rootfs", func() error { return s.rootfs.RemoveRootfs(id) })
+	rootfs, err := s.rootfs.MountRootfs(id)
 	if err != nil {
 		return err
 	}
-	bundle, err := s.images.RootfsRunDir(id)
+	bundle, err := s.rootfs.RootfsRunDir(id)
 	if err != nil {
 		return err
 	}
@@ -138,5 +138,5 @@ func (s *Server) removeInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 	if err := s.runtimeFor(sb.Handler).DeleteContainer(ctx, infraContainer(sb)); err != nil {
 		return err
 	}
-	return s.images.RemoveRootfs(sb.InfraID)
+	return s.rootfs.RemoveRootfs(sb.InfraID)
 }

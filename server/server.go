@@ -35,6 +35,7 @@ type Server struct {
 	log        *slog.Logger
 
 	images  *storage.ImageService
+	rootfs  *storage.RootfsService
 	network *network.Manager
 	events  EventPublisher
 	stats   *statsState
@@ -68,6 +69,7 @@ type Server struct {
 // Deps are the subsystems the server drives; the daemon opens them.
 type Deps struct {
 	Images  *storage.ImageService
+	Rootfs  *storage.RootfsService
 	Network *network.Manager
 	// Runtimes are the OCI runtime handlers by name.
 	Runtimes map[string]*oci.Runtime
@@ -88,6 +90,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		configPath: configPath,
 		log:        log,
 		images:     deps.Images,
+		rootfs:     deps.Rootfs,
 		network:    deps.Network,
 		runtimes:   deps.Runtimes,
 		sandboxes:  sandbox.NewStore(),

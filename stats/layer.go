@@ -1,14 +1,8 @@
 package stats
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 	"time"
-
-	cstorage "go.podman.io/storage"
-
-	"github.com/berth-dev/berth/errdefs"
 )
 
 // LayerTTL is how long a measured writable layer usage is reused: walking a
@@ -23,26 +17,19 @@ type LayerUsage struct {
 	Inodes uint64
 }
 
-// WritableLayerUsage measures the writable layer of storage container id:
-// the graph driver walks the layer's upper directory (overlay's diff, the
-// whole directory with vfs).
-func WritableLayerUsage(store cstorage.Store, id string) (LayerUsage, error) {
-	c, err := store.Container(id)
-	if errors.Is(err, cstorage.ErrContainerUnknown) {
-		return LayerUsage{}, fmt.Errorf("writable layer of %s: %w", id, errdefs.ErrNotFound)
-	}
+// WritableLayers measures containers' writable layers; storage's
+// RootfsService is one.
+type WritableLayers interface {
+	WritableLayerUsage(id string) (bytes, inodes uint64, err error)
+}
+
+// WritableLayerUsage measures the writable layer of container id now.
+func WritableLayerUsage(layers WritableLayers, id string) (LayerUsage, error) {
+	bytes, inodes, err := layers.WritableLayerUsage(id)
 	if err != nil {
-		return LayerUsage{}, fmt.Errorf("writable layer of %s: %w", id, err)
+		return LayerUsage{}, err
 	}
-	driver, err := store.GraphDriver()
-	if err != nil {
-		return LayerUsage{}, fmt.Errorf("writable layer of %s: %w", id, err)
-	}
-	u, err := driver.ReadWriteDiskUsage(c.LayerID)
-	if err != nil {
-		return LayerUsage{}, fmt.Errorf("measure writable layer of %s: %w", id, err)
-	}
-	return LayerUsage{Time: time.Now(), Bytes: uint64(max(u.Size, 0)), Inodes: uint64(max(u.InodeCount, 0))}, nil
+	return LayerUsage{Time: time.Now(), Bytes: bytes, Inodes: inodes}, nil
 }
 
 // LayerCache keeps measured layer usages for LayerTTL; concurrent requests

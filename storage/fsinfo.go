@@ -46,12 +46,11 @@ func (s *ImageService) FsInfo(ctx context.Context) (FsInfo, error) {
 	if !s.fs.at.IsZero() && time.Since(s.fs.at) < fsInfoTTL {
 		return s.fs.info, nil
 	}
-	root, driver := s.store.GraphRoot(), s.store.GraphDriverName()
-	images, err := diskUsage(ctx, filepath.Join(root, driver+"-images"))
+	images, err := diskUsage(ctx, imagesDir(s.store))
 	if err != nil {
 		return FsInfo{}, err
 	}
-	containers, err := diskUsage(ctx, filepath.Join(root, driver+"-containers"))
+	containers, err := diskUsage(ctx, containersDir(s.store))
 	if err != nil {
 		return FsInfo{}, err
 	}

@@ -1,5 +1,7 @@
-// Package storage owns containers/storage: image pulls, listing and removal,
-// and (later) container root filesystems.
+// Package storage owns containers/storage. Open opens it once and splits it,
+// as CRI-O does, into an ImageService (pulls, lookup, listing, removal, fs
+// usage, image mounts for image volumes) and a RootfsService (container root
+// filesystems and their writable layers).
 //
 // The daemon's main must start with `if reexec.Init() { return }`
 // (go.podman.io/storage/pkg/reexec): the overlay driver and layer extraction
@@ -7,7 +9,6 @@
 package storage
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,7 @@ import (
 	cstorage "go.podman.io/storage"
 )
 
-// Options configure the image service.
+// Options configure the store and its services.
 type Options struct {
 	Root                string
 	RunRoot             string
@@ -28,10 +29,13 @@ type Options struct {
 	PauseImage          string
 	PinnedImages        []string
 	PullProgressTimeout time.Duration
-	Logger              *slog.Logger
+	// PullObserver is told of every pull; nil tells no one.
+	PullObserver PullObserver
+	Logger       *slog.Logger
 }
 
-// ImageService pulls, lists and removes images in containers/storage.
+// ImageService pulls, looks up, lists and removes images, measures the
+// storage filesystems and mounts images for image volumes.
 type ImageService struct {
 	opts   Options
 	log    *slog.Logger
@@ -44,16 +48,8 @@ type ImageService struct {
 	live atomic.Pointer[Reloadable]
 }
 
-// New opens the image store.
-func New(opts Options) (*ImageService, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	store, err := openStore(opts, log)
-	if err != nil {
-		return nil, err
-	}
+// newImageService is the image service on an opened store.
+func newImageService(opts Options, log *slog.Logger, store cstorage.Store) *ImageService {
 	s := &ImageService{
 		opts:   opts,
 		log:    log,
@@ -63,22 +59,7 @@ func New(opts Options) (*ImageService, error) {
 	}
 	s.sweep = &layerSweeper{store: store, log: log}
 	s.live.Store(opts.reloadable())
-	return s, nil
-}
-
-// Store is the underlying containers/storage store, for the code that builds
-// container root filesystems on top of images.
-func (s *ImageService) Store() cstorage.Store { return s.store }
-
-// Driver is the storage driver in use (after any fallback).
-func (s *ImageService) Driver() string { return s.store.GraphDriverName() }
-
-// Shutdown releases the store (unmounts layers held by Berth).
-func (s *ImageService) Shutdown() error {
-	if _, err := s.store.Shutdown(false); err != nil {
-		return fmt.Errorf("shut down storage at %s: %w", s.opts.Root, err)
-	}
-	return nil
+	return s
 }
 
 // configCache remembers image configs and sizes by image id: both are fixed

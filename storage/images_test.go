@@ -160,7 +160,7 @@ func TestOpenStoreKeepsPriorVFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, func(o *Options) { o.Root = filepath.Join(dir, "root"); o.RunRoot = filepath.Join(dir, "run") })
-	if got := r.svc.Driver(); got != "vfs" {
+	if got := r.st.Driver(); got != "vfs" {
 		t.Fatalf("driver = %s, want vfs (the root's prior driver)", got)
 	}
 }

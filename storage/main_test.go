@@ -20,14 +20,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// rig is an image service on a temporary store, with its log captured.
+// rig is the storage services on a temporary store, with their log
+// captured.
 type rig struct {
-	svc  *ImageService
-	logs *storagetest.Logs
-	dir  string
+	st     *Storage
+	svc    *ImageService
+	rootfs *RootfsService
+	logs   *storagetest.Logs
+	dir    string
 }
 
-// newRig opens a service in a temp dir; edit adjusts its options. The
+// newRig opens the store in a temp dir; edit adjusts its options. The
 // policy accepts anything and registries.conf is empty unless edit says
 // otherwise.
 func newRig(t *testing.T, edit func(*Options)) *rig {
@@ -44,19 +47,19 @@ func newRig(t *testing.T, edit func(*Options)) *rig {
 	if edit != nil {
 		edit(&opts)
 	}
-	svc, err := New(opts)
+	st, err := Open(opts)
 	if err != nil {
-		t.Fatalf("open image service: %v", err)
+		t.Fatalf("open storage: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := svc.Shutdown(); err != nil {
+		if err := st.Shutdown(); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		if t.Failed() {
 			t.Logf("service log:\n%s", logs.String())
 		}
 	})
-	return &rig{svc: svc, logs: logs, dir: dir}
+	return &rig{st: st, svc: st.Images, rootfs: st.Rootfs, logs: logs, dir: dir}
 }
 
 // registriesConf writes a registries.conf marking each registry insecure

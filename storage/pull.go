@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.podman.io/image/v5/copy"
@@ -97,7 +96,7 @@ func (s *ImageService) pull(ctx context.Context, ref string, candidates []refere
 			size, _ := s.store.ImageSize(res.ImageID)
 			s.log.Info("pull finished", "image", ref, "name", res.Name, "id", res.ImageID,
 				"size", size, "duration", time.Since(start).Round(time.Millisecond))
-			observePull(size, time.Since(start), nil)
+			s.observePull(size, time.Since(start), nil)
 			return res, nil
 		}
 		failures = append(failures, candidateError{name: name, err: err})
@@ -108,30 +107,19 @@ func (s *ImageService) pull(ctx context.Context, ref string, candidates []refere
 	err = pullError(ref, failures)
 	s.log.Info("pull failed", "image", ref, "duration", time.Since(start).Round(time.Millisecond),
 		"reason", failureReason(err))
-	observePull(0, time.Since(start), err)
+	s.observePull(0, time.Since(start), err)
 	return PullResult{}, err
 }
 
 // PullObserver is told of every pull that ran (a pull shared by concurrent
 // callers once): the size in storage of the image it stored (0 when it
-// failed), how long it took and its error. It must not block.
+// failed), how long it took and its error. It must not block. The daemon's
+// metrics pass one in Options.
 type PullObserver func(bytes int64, d time.Duration, err error)
 
-var pullObserver atomic.Pointer[PullObserver]
-
-// SetPullObserver installs fn for the process's pulls (nil removes it); the
-// daemon's metrics use it.
-func SetPullObserver(fn PullObserver) {
-	if fn == nil {
-		pullObserver.Store(nil)
-		return
-	}
-	pullObserver.Store(&fn)
-}
-
-func observePull(bytes int64, d time.Duration, err error) {
-	if fn := pullObserver.Load(); fn != nil {
-		(*fn)(bytes, d, err)
+func (s *ImageService) observePull(bytes int64, d time.Duration, err error) {
+	if s.opts.PullObserver != nil {
+		s.opts.PullObserver(bytes, d, err)
 	}
 }
 

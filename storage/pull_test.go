@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/storage/storagetest"
@@ -13,11 +14,23 @@ func TestPullThenLookUp(t *testing.T) {
 	reg := storagetest.StartRegistry(t)
 	built := tinyImage(t, "v1", "1000")
 	reg.Push(t, built, "library/tiny:1.0")
-	r := newRig(t, func(o *Options) { o.RegistriesConf = registriesConf(t, t.TempDir(), "", reg.Addr) })
+	var observed []int64
+	r := newRig(t, func(o *Options) {
+		o.RegistriesConf = registriesConf(t, t.TempDir(), "", reg.Addr)
+		o.PullObserver = func(bytes int64, _ time.Duration, err error) {
+			if err != nil {
+				t.Errorf("observed a failed pull: %v", err)
+			}
+			observed = append(observed, bytes)
+		}
+	})
 
 	res, err := r.svc.PullImage(testCtx(t), "docker://"+reg.Addr+"/library/tiny:1.0", Credentials{})
 	if err != nil {
 		t.Fatalf("pull: %v", err)
+	}
+	if len(observed) != 1 || observed[0] == 0 {
+		t.Errorf("observed pulls of %v bytes, want one of the image's size", observed)
 	}
 	wantDigest := reg.Addr + "/library/tiny@" + built.Manifest.String()
 	if res.ImageID != built.ID() || res.RepoDigest != wantDigest {

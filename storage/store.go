@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"go.podman.io/image/v5/types"
@@ -16,6 +17,56 @@ const (
 	driverOverlay = "overlay"
 	driverVFS     = "vfs"
 )
+
+// Storage is containers/storage opened once and the two services on it:
+// Images for what the CRI ImageService does and image volumes, Rootfs for
+// container root filesystems. The store itself stays inside the package.
+type Storage struct {
+	Images *ImageService
+	Rootfs *RootfsService
+
+	store cstorage.Store
+	root  string
+}
+
+// Open opens containers/storage at opts.Root and opts.RunRoot.
+func Open(opts Options) (*Storage, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	store, err := openStore(opts, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Storage{
+		Images: newImageService(opts, log, store),
+		Rootfs: &RootfsService{store: store},
+		store:  store,
+		root:   opts.Root,
+	}, nil
+}
+
+// Driver is the storage driver in use (after any fallback).
+func (s *Storage) Driver() string { return s.store.GraphDriverName() }
+
+// Shutdown releases the store (unmounts layers held by Berth).
+func (s *Storage) Shutdown() error {
+	if _, err := s.store.Shutdown(false); err != nil {
+		return fmt.Errorf("shut down storage at %s: %w", s.root, err)
+	}
+	return nil
+}
+
+// imagesDir and containersDir are where the graph driver keeps image
+// layers and containers' writable layers.
+func imagesDir(store cstorage.Store) string {
+	return filepath.Join(store.GraphRoot(), store.GraphDriverName()+"-images")
+}
+
+func containersDir(store cstorage.Store) string {
+	return filepath.Join(store.GraphRoot(), store.GraphDriverName()+"-containers")
+}
 
 // openStore opens containers/storage at opts.Root and opts.RunRoot. An empty
 // driver picks overlay, unless the root already holds only vfs state, and

@@ -74,7 +74,10 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	}
 	defer lis.Close()
 
-	images, err := storage.New(storage.Options{
+	// Metrics are recorded always (it is cheap) and served only when
+	// api.metrics_address is set.
+	met := metrics.New()
+	store, err := storage.Open(storage.Options{
 		Root:                cfg.Storage.Root,
 		RunRoot:             cfg.Storage.RunRoot,
 		Driver:              cfg.Storage.Driver,
@@ -85,13 +88,14 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 		PauseImage:          cfg.Image.PauseImage,
 		PinnedImages:        cfg.Image.PinnedImages,
 		PullProgressTimeout: cfg.Image.PullProgressTimeout.Duration,
+		PullObserver:        met.ObservePull,
 		Logger:              log.With("component", "images"),
 	})
 	if err != nil {
 		return fmt.Errorf("open image store: %w", err)
 	}
 	defer func() {
-		if err := images.Shutdown(); err != nil {
+		if err := store.Shutdown(); err != nil {
 			log.Warn("shut down image store", "error", err)
 		}
 	}()
@@ -118,6 +122,7 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 			CgroupManager: cfg.Runtime.CgroupManager,
 			RunDir:        cfg.Runtime.RunDir,
 			Log:           log.With("component", "oci", "handler", name),
+			Observe:       met.ObserveOCI,
 		})
 	}
 	runtimes := map[string]*oci.Runtime{}
@@ -129,15 +134,11 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 		runtimes[name] = rt
 	}
 
-	// Metrics are recorded always (it is cheap) and served only when
-	// api.metrics_address is set. Lifecycle events go to the broker that
-	// GetContainerEvents subscribers read.
-	met := metrics.New()
-	oci.SetObserver(met.ObserveOCI)
-	storage.SetPullObserver(met.ObservePull)
+	// Lifecycle events go to the broker that GetContainerEvents
+	// subscribers read.
 	broker := events.NewBroker(events.DefaultBuffer)
 
-	srv := server.New(cfg, configPath, server.Deps{Images: images, Network: net, Runtimes: runtimes, Events: broker}, log)
+	srv := server.New(cfg, configPath, server.Deps{Images: store.Images, Rootfs: store.Rootfs, Network: net, Runtimes: runtimes, Events: broker}, log)
 	// Exec, attach and port-forward stream over HTTP: the CRI calls return
 	// URLs of this server. Stopping it ends the sessions.
 	streams, err := streaming.Start(streaming.Config{
@@ -184,7 +185,7 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	if err != nil {
 		return err
 	}
-	rl := &reloader{load: load, current: running, level: level, images: images, srv: srv, newRT: newRuntime, log: log}
+	rl := &reloader{load: load, current: running, level: level, images: store.Images, srv: srv, newRT: newRuntime, log: log}
 wait:
 	for {
 		select {

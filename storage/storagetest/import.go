@@ -10,6 +10,7 @@ import (
 	"go.podman.io/image/v5/signature"
 	istorage "go.podman.io/image/v5/storage"
 	cstorage "go.podman.io/storage"
+	stypes "go.podman.io/storage/types"
 )
 
 // Import copies a built image straight into store under name, without a
@@ -36,4 +37,17 @@ func Import(t testing.TB, store cstorage.Store, b Built, name string) {
 	if _, err := copy.Image(context.Background(), policy, dest, src, &copy.Options{}); err != nil {
 		t.Fatalf("import %s as %s: %v", b.Tag, name, err)
 	}
+}
+
+// ImportAt is Import into the store that a storage service of this process
+// opened at root and runRoot, for tests outside the storage package:
+// containers/storage hands every opener of one root the same instance, so
+// the service sees the image at once.
+func ImportAt(t testing.TB, root, runRoot string, b Built, name string) {
+	t.Helper()
+	store, err := cstorage.GetStore(stypes.StoreOptions{GraphRoot: root, RunRoot: runRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Import(t, store, b, name)
 }

@@ -11,14 +11,18 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 )
 
-// A container's root filesystem is a containers/storage container: a
-// writable layer on top of its image's layers, named like the CRI object so
+// RootfsService makes, mounts and removes container root filesystems. A
+// container's root filesystem is a containers/storage container: a writable
+// layer on top of its image's layers, named like the CRI object so
 // `podman ps --external` shows what it belongs to.
+type RootfsService struct {
+	store cstorage.Store
+}
 
 // CreateRootfs makes the storage container id, named name, from imageID.
 // metadata is stored with it (Berth writes which pod it belongs to, so
 // start-up can tell its own leftovers from other tools' containers).
-func (s *ImageService) CreateRootfs(ctx context.Context, id, name, imageID, metadata string) error {
+func (s *RootfsService) CreateRootfs(ctx context.Context, id, name, imageID, metadata string) error {
 	_, err := s.store.CreateContainer(id, []string{name}, imageID, "", metadata, nil)
 	switch {
 	case errors.Is(err, cstorage.ErrDuplicateName), errors.Is(err, cstorage.ErrDuplicateID):
@@ -32,7 +36,7 @@ func (s *ImageService) CreateRootfs(ctx context.Context, id, name, imageID, meta
 }
 
 // MountRootfs mounts the container's root filesystem and returns where.
-func (s *ImageService) MountRootfs(id string) (string, error) {
+func (s *RootfsService) MountRootfs(id string) (string, error) {
 	mp, err := s.store.Mount(id, "")
 	if err != nil {
 		return "", fmt.Errorf("mount rootfs of %s: %w", id, err)
@@ -41,7 +45,7 @@ func (s *ImageService) MountRootfs(id string) (string, error) {
 }
 
 // UnmountRootfs unmounts the root filesystem; not mounted is fine.
-func (s *ImageService) UnmountRootfs(id string) error {
+func (s *RootfsService) UnmountRootfs(id string) error {
 	if _, err := s.store.Unmount(id, true); err != nil && !errors.Is(err, cstorage.ErrContainerUnknown) && !errors.Is(err, cstorage.ErrLayerUnknown) {
 		return fmt.Errorf("unmount rootfs of %s: %w", id, err)
 	}
@@ -50,7 +54,7 @@ func (s *ImageService) UnmountRootfs(id string) error {
 
 // RemoveRootfs unmounts and deletes the storage container. Removing what is
 // already gone succeeds: remove paths run again after crashes.
-func (s *ImageService) RemoveRootfs(id string) error {
+func (s *RootfsService) RemoveRootfs(id string) error {
 	if err := s.UnmountRootfs(id); err != nil {
 		return err
 	}
@@ -62,7 +66,7 @@ func (s *ImageService) RemoveRootfs(id string) error {
 
 // RootfsRunDir is a volatile directory (on the storage runroot) that belongs
 // to the container: Berth keeps its OCI bundle there.
-func (s *ImageService) RootfsRunDir(id string) (string, error) {
+func (s *RootfsService) RootfsRunDir(id string) (string, error) {
 	dir, err := s.store.ContainerRunDirectory(id)
 	if err != nil {
 		return "", fmt.Errorf("run dir of %s: %w", id, err)
@@ -82,7 +86,7 @@ type Rootfs struct {
 }
 
 // ListRootfs lists every storage container in the store, Berth's and others'.
-func (s *ImageService) ListRootfs() ([]Rootfs, error) {
+func (s *RootfsService) ListRootfs() ([]Rootfs, error) {
 	cs, err := s.store.Containers()
 	if err != nil {
 		return nil, fmt.Errorf("list storage containers: %w", err)
@@ -93,3 +97,30 @@ func (s *ImageService) ListRootfs() ([]Rootfs, error) {
 	}
 	return out, nil
 }
+
+// WritableLayerUsage measures the writable layer of container id: the graph
+// driver walks the layer's upper directory (overlay's diff, the whole
+// directory with vfs). An unknown container is errdefs.ErrNotFound.
+func (s *RootfsService) WritableLayerUsage(id string) (bytes, inodes uint64, err error) {
+	c, err := s.store.Container(id)
+	if errors.Is(err, cstorage.ErrContainerUnknown) {
+		return 0, 0, fmt.Errorf("writable layer of %s: %w", id, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("writable layer of %s: %w", id, err)
+	}
+	driver, err := s.store.GraphDriver()
+	if err != nil {
+		return 0, 0, fmt.Errorf("writable layer of %s: %w", id, err)
+	}
+	u, err := driver.ReadWriteDiskUsage(c.LayerID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("measure writable layer of %s: %w", id, err)
+	}
+	return uint64(max(u.Size, 0)), uint64(max(u.InodeCount, 0)), nil
+}
+
+// LayersDir is the directory writable layers live in: the container
+// filesystem that FsInfo measures, so that the kubelet finds both on the
+// same filesystem.
+func (s *RootfsService) LayersDir() string { return containersDir(s.store) }
