@@ -27,16 +27,23 @@ func (s *Sandbox) Hostname() (string, error) {
 	return os.Hostname()
 }
 
-// hostResolvConf is read for pods that bring no DNS config; a var for tests.
-var hostResolvConf = "/etc/resolv.conf"
+// The node's files that pods copy: the resolv.conf of a pod that brings no
+// DNS config, the hosts file of a pod in the node's network namespace. The
+// daemon passes them to WriteResolvConf and WriteHostsAndHostname; tests
+// pass their own.
+const (
+	NodeResolvConf = "/etc/resolv.conf"
+	NodeHosts      = "/etc/hosts"
+)
 
 // WriteResolvConf writes the pod's resolv.conf from its DNSConfig, or copies
-// the node's when the pod has none.
-func (s *Sandbox) WriteResolvConf() error {
+// the node's, nodeResolvConf, when the pod has none. A node without one
+// gives an empty file.
+func (s *Sandbox) WriteResolvConf(nodeResolvConf string) error {
 	dns := s.Config.GetDnsConfig()
 	var content []byte
 	if len(dns.GetServers())+len(dns.GetSearches())+len(dns.GetOptions()) == 0 {
-		b, err := os.ReadFile(hostResolvConf)
+		b, err := os.ReadFile(nodeResolvConf)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read node resolv.conf: %w", err)
 		}
@@ -63,8 +70,9 @@ func resolvConf(dns *runtime.DNSConfig) []byte {
 
 // WriteHostsAndHostname writes /etc/hosts (localhost and the pod's own name
 // on its primary IP) and /etc/hostname. Pods in the node's network namespace
-// get the node's hosts file, as they share its addresses.
-func (s *Sandbox) WriteHostsAndHostname() error {
+// get a copy of the node's hosts file, nodeHosts, as they share its
+// addresses.
+func (s *Sandbox) WriteHostsAndHostname(nodeHosts string) error {
 	hostname, err := s.Hostname()
 	if err != nil {
 		return fmt.Errorf("pod hostname: %w", err)
@@ -73,7 +81,7 @@ func (s *Sandbox) WriteHostsAndHostname() error {
 		return err
 	}
 	if s.HostNetwork() {
-		b, err := os.ReadFile("/etc/hosts")
+		b, err := os.ReadFile(nodeHosts)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read node hosts file: %w", err)
 		}

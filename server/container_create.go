@@ -217,6 +217,7 @@ func (s *Server) specInput(id string, sb *sandbox.Sandbox, cfg *runtime.Containe
 		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
 		RestrictOOMScoreAdj:   true,
 		SupportsRRO:           supportsRRO(),
+		Host:                  s.host,
 	}
 }
 

@@ -128,8 +128,8 @@ func TestCreateContainerRefusesBadTargets(t *testing.T) {
 }
 
 // What the spec takes from the daemon and the pod: the host's AppArmor
-// switch as read at start-up, the infra pid kept on the pod (no pid file
-// is read), and the pod's cgroup parent.
+// switch and facts as read at start-up, the infra pid kept on the pod (no
+// pid file is read), and the pod's cgroup parent.
 func TestSpecInput(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -154,7 +154,7 @@ func TestSpecInput(t *testing.T) {
 			if in.AppArmorEnabled != tc.appArmor || in.Sandbox.InfraPid != tc.infraPid {
 				t.Errorf("AppArmorEnabled %v, InfraPid %d; want %v, %d", in.AppArmorEnabled, in.Sandbox.InfraPid, tc.appArmor, tc.infraPid)
 			}
-			if in.Sandbox.CgroupParent != "/berth" || in.CgroupManager != "cgroupfs" || in.ID != "c1" || in.Sandbox.ID != sb.ID {
+			if in.Sandbox.CgroupParent != "/berth" || in.CgroupManager != "cgroupfs" || in.ID != "c1" || in.Sandbox.ID != sb.ID || in.Host != s.host {
 				t.Errorf("input %+v", in)
 			}
 		})

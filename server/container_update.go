@@ -21,7 +21,7 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtime.Upda
 	}
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
-	res, err := specgen.Resources(req.GetLinux(), s.config.Runtime.PidsLimit)
+	res, err := specgen.Resources(req.GetLinux(), s.config.Runtime.PidsLimit, s.host)
 	if err != nil {
 		return nil, fmt.Errorf("linux: %w", err)
 	}

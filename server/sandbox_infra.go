@@ -95,6 +95,7 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 		Rootfs:                rootfs,
 		CgroupManager:         s.config.Runtime.CgroupManager,
 		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
+		Host:                  s.host,
 	})
 	if err != nil {
 		return err

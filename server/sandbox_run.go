@@ -150,7 +150,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		}
 		undos.Add("unmount shm", sb.UnmountShm)
 	}
-	if err := sb.WriteResolvConf(); err != nil {
+	if err := sb.WriteResolvConf(sandbox.NodeResolvConf); err != nil {
 		return nil, err
 	}
 
@@ -171,7 +171,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		log.Info("pod network set up", "ips", res.IPs)
 		crashpoint.Hit("RunPodSandbox:network")
 	}
-	if err := sb.WriteHostsAndHostname(); err != nil {
+	if err := sb.WriteHostsAndHostname(sandbox.NodeHosts); err != nil {
 		return nil, err
 	}
 

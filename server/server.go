@@ -64,6 +64,9 @@ type Server struct {
 	// appArmor tells that the host enforces AppArmor; read once at
 	// start-up, as the kernel's switch cannot change while it runs.
 	appArmor bool
+	// host holds the properties of this machine that specs depend on;
+	// read once at start-up too.
+	host *specgen.Host
 }
 
 // Deps are the subsystems the server drives; the daemon opens them.
@@ -100,6 +103,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		ctrNames:   registrar.New(),
 		ctrLocks:   keylock.New(),
 		appArmor:   specgen.AppArmorEnabled(),
+		host:       specgen.ProbeHost(),
 	}
 	s.ctrHooks = container.Hooks{Records: s.containerRecords(), Changed: s.containerChanged}
 	s.podCreates = inflight.New("pod sandbox", abandonAfter, s.removeAbandonedPod)

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/specgen"
 )
 
 // unitServer is a Server on temp dirs with one runtime handler, "crun",
@@ -45,6 +46,7 @@ func unitServer(t *testing.T) *Server {
 		containers: container.NewStore(),
 		ctrNames:   registrar.New(),
 		ctrLocks:   keylock.New(),
+		host:       specgen.ProbeHost(),
 	}
 	s.ctrHooks = container.Hooks{Records: s.containerRecords()}
 	s.podCreates = inflight.New("pod sandbox", time.Minute, func(string) {})

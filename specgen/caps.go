@@ -39,7 +39,7 @@ func capNumber(name string) (int, bool) {
 // available reports whether the runtime can grant capability c: the kernel
 // knows it and the daemon still has it in its bounding set (a daemon
 // without CAP_SYS_RESOURCE cannot hand it out, and capset would fail).
-func (h hostFacts) available(c int) bool {
+func (h *Host) available(c int) bool {
 	return c <= h.lastCap && c < 64 && h.bounding&(1<<uint(c)) != 0
 }
 
@@ -61,7 +61,7 @@ func (g *gen) setCapabilities() error {
 // every capability the host can grant, "ALL" in drop clears the set
 // before single capabilities are added; single drops win over adds.
 // Privileged containers get every capability the host can grant.
-func capabilities(defaults []string, req *runtime.Capability, privileged bool, h hostFacts) ([]string, []string, error) {
+func capabilities(defaults []string, req *runtime.Capability, privileged bool, h *Host) ([]string, []string, error) {
 	const field = scField + ".capabilities"
 	set := map[int]bool{}
 	all := func() {

@@ -50,7 +50,6 @@ func TestCapabilities(t *testing.T) {
 		{name: "not grantable here", add: []string{"SYS_RESOURCE"}, errField: "add_capabilities[0]", errSentry: errdefs.ErrFailedPrecondition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			s := sc(&in)
 			s.Capabilities = &runtime.Capability{AddCapabilities: tc.add, DropCapabilities: tc.drop, AddAmbientCapabilities: tc.ambient}
@@ -86,7 +85,6 @@ func TestCapabilities(t *testing.T) {
 }
 
 func TestPrivilegedNeedsPrivilegedPod(t *testing.T) {
-	fakeHost(t, nil)
 	in := baseInput(t)
 	sc(&in).Privileged = true
 	_, err := Generate(in)

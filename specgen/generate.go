@@ -52,6 +52,8 @@ type Input struct {
 	// ImageMounts are the host paths of the images that image volumes
 	// (config.mounts[i].image) mount, mounted read-only, by mount index.
 	ImageMounts map[int]string
+	// Host is the machine the container runs on (ProbeHost); required.
+	Host *Host
 }
 
 // SandboxInfo is what a container takes from its pod.
@@ -92,7 +94,7 @@ type gen struct {
 	sc         *runtime.LinuxContainerSecurityContext
 	image      imagespec.ImageConfig
 	privileged bool
-	host       hostFacts
+	host       *Host
 	spec       *specs.Spec
 	res        *Result
 	user       *userEntry // the passwd entry of the user, if any
@@ -111,6 +113,9 @@ func Generate(in Input) (_ *Result, err error) {
 	if in.ID == "" {
 		return nil, invalidf("container id", "empty")
 	}
+	if in.Host == nil {
+		return nil, invalidf("host", "missing")
+	}
 	if cfg.GetMetadata().GetName() == "" {
 		return nil, invalidf("config.metadata.name", "empty")
 	}
@@ -125,7 +130,7 @@ func Generate(in Input) (_ *Result, err error) {
 		cfg:        cfg,
 		sc:         cfg.GetLinux().GetSecurityContext(),
 		privileged: cfg.GetLinux().GetSecurityContext().GetPrivileged(),
-		host:       probeHost(),
+		host:       in.Host,
 		res:        &Result{},
 	}
 	if in.Image != nil {

@@ -27,12 +27,12 @@ extra:x:50000:alice
 nogroup:x:65534:
 `
 
-// fakeHost makes the package see a cgroup v1 host that can grant every
-// capability but CAP_SYS_RESOURCE, with 2MB pages and swap accounting;
-// edit changes it further. The real facts come back after the test.
-func fakeHost(t *testing.T, edit func(*hostFacts)) {
-	t.Helper()
-	h := hostFacts{
+// fakeHost is a cgroup v1 host that can grant every capability but
+// CAP_SYS_RESOURCE, with 2MB and 1GB pages and swap accounting, and no
+// mount table (a test of mount propagation gives its own); edit changes
+// it further.
+func fakeHost(edit func(*Host)) *Host {
+	h := &Host{
 		lastCap:   40,
 		bounding:  (1<<41 - 1) &^ (1 << 24),
 		oomAdj:    0,
@@ -41,11 +41,9 @@ func fakeHost(t *testing.T, edit func(*hostFacts)) {
 		swap:      true,
 	}
 	if edit != nil {
-		edit(&h)
+		edit(h)
 	}
-	old := probeHost
-	probeHost = func() hostFacts { return h }
-	t.Cleanup(func() { probeHost = old })
+	return h
 }
 
 // newRootfs makes a small rootfs with /etc/passwd and /etc/group.
@@ -73,7 +71,7 @@ func writeFile(t *testing.T, p, content string) {
 }
 
 // baseInput is a plain container in a pod with pinned namespaces and its
-// own PID namespace; tests change what they look at.
+// own PID namespace, on fakeHost(nil); tests change what they look at.
 func baseInput(t *testing.T) Input {
 	t.Helper()
 	return Input{
@@ -96,6 +94,7 @@ func baseInput(t *testing.T) Input {
 		},
 		CgroupManager:       "cgroupfs",
 		DefaultCapabilities: []string{"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL"},
+		Host:                fakeHost(nil),
 	}
 }
 

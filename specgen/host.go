@@ -7,16 +7,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/errdefs"
 )
 
-// hostFacts are the properties of the machine a spec depends on. They are
-// read once; tests replace probeHost to pretend to be another machine.
-type hostFacts struct {
+// Host holds the properties of the machine a spec depends on. ProbeHost
+// reads them; Input.Host, InfraInput.Host and Resources take them. Tests
+// build their own Host to pretend to be another machine.
+type Host struct {
 	cgroup2   bool            // /sys/fs/cgroup is a pure cgroup v2 hierarchy
 	lastCap   int             // /proc/sys/kernel/cap_last_cap
 	bounding  uint64          // the daemon's own bounding set (CapBnd)
@@ -24,12 +24,15 @@ type hostFacts struct {
 	nofile    uint64          // the daemon's hard RLIMIT_NOFILE
 	hugepages map[string]bool // page sizes the kernel offers ("2MB", "1GB")
 	swap      bool            // the memory controller accounts swap
+	// mountinfo is the file listing the daemon's mounts, read on every
+	// check of a mount's propagation (the mounts change while it runs).
+	mountinfo string
 }
 
-var probeHost = sync.OnceValue(readHostFacts)
-
-func readHostFacts() hostFacts {
-	h := hostFacts{lastCap: len(capNames) - 1, bounding: ^uint64(0), nofile: defaultNofile}
+// ProbeHost reads the properties of this machine. Reading them once is
+// enough: none of them changes while the daemon runs.
+func ProbeHost() *Host {
+	h := &Host{lastCap: len(capNames) - 1, bounding: ^uint64(0), nofile: defaultNofile, mountinfo: "/proc/self/mountinfo"}
 	var st unix.Statfs_t
 	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 		h.cgroup2 = true

@@ -19,6 +19,8 @@ type InfraInput struct {
 
 	CgroupManager         string
 	DefaultSeccompProfile string
+	// Host is the machine the pod runs on (ProbeHost); required.
+	Host *Host
 }
 
 // pauseUser is the user pause runs as when its image names none.
@@ -33,6 +35,9 @@ func InfraSpec(in InfraInput) (*specs.Spec, error) {
 	if in.ID == "" {
 		return nil, invalidf("infra container id", "empty")
 	}
+	if in.Host == nil {
+		return nil, invalidf("host", "missing")
+	}
 	if !filepath.IsAbs(in.Rootfs) {
 		return nil, invalidf("infra rootfs", "%q is not an absolute path", in.Rootfs)
 	}
@@ -42,7 +47,7 @@ func InfraSpec(in InfraInput) (*specs.Spec, error) {
 	}
 	sb := in.Sandbox
 	sc := sb.SecurityContext
-	host := probeHost()
+	host := in.Host
 	spec := baseSpec(in.Rootfs)
 	spec.Root.Readonly = true
 	args, err := processArgs(img.Entrypoint, img.Cmd, nil, nil)

@@ -83,13 +83,12 @@ func TestInfraSpec(t *testing.T) {
 		{name: "unknown image user", image: &imagespec.ImageConfig{Cmd: []string{"/pause"}, User: "mallory"}, errField: "image config User"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			sb := in.Sandbox
 			if tc.sandbox != nil {
 				tc.sandbox(&sb)
 			}
-			s, err := InfraSpec(InfraInput{ID: "infra1", Sandbox: sb, Image: tc.image, Rootfs: in.Rootfs, CgroupManager: "cgroupfs"})
+			s, err := InfraSpec(InfraInput{ID: "infra1", Sandbox: sb, Image: tc.image, Rootfs: in.Rootfs, CgroupManager: "cgroupfs", Host: in.Host})
 			if tc.errField != "" {
 				wantErr(t, err, errdefs.ErrInvalidArgument, tc.errField)
 				return

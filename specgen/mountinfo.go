@@ -7,15 +7,12 @@ import (
 	"strings"
 )
 
-// mountinfoPath is read to check mount propagation; tests point it elsewhere.
-var mountinfoPath = "/proc/self/mountinfo"
-
 // checkPropagation makes sure the host mount holding src propagates as a
 // shared (or, unless shared is required, a slave) mount, as CRI-O does: an
 // rshared or rslave bind of a private mount would silently propagate
-// nothing.
-func checkPropagation(field, src string, shared bool) error {
-	mp, opts, err := mountOf(src)
+// nothing. It reads the host's mount table anew on every call.
+func (h *Host) checkPropagation(field, src string, shared bool) error {
+	mp, opts, err := mountOf(h.mountinfo, src)
 	if err != nil {
 		return preconditionf(field, "find the mount of %s: %v", src, err)
 	}
@@ -33,10 +30,11 @@ func checkPropagation(field, src string, shared bool) error {
 	return nil
 }
 
-// mountOf finds the mount point holding path p (the last, topmost mount of
-// the longest matching mount point) and its optional propagation fields.
-func mountOf(p string) (string, []string, error) {
-	f, err := os.Open(mountinfoPath)
+// mountOf finds, in the mountinfo file, the mount point holding path p (the
+// last, topmost mount of the longest matching mount point) and its optional
+// propagation fields.
+func mountOf(mountinfo, p string) (string, []string, error) {
+	f, err := os.Open(mountinfo)
 	if err != nil {
 		return "", nil, err
 	}

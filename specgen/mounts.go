@@ -248,7 +248,7 @@ func (g *gen) bindOptions(f string, m *runtime.Mount, src string) ([]string, err
 	case runtime.MountPropagation_PROPAGATION_PRIVATE:
 		opts = append(opts, "rprivate")
 	case runtime.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
-		if err := checkPropagation(f+".propagation", src, false); err != nil {
+		if err := g.host.checkPropagation(f+".propagation", src, false); err != nil {
 			return nil, err
 		}
 		opts = append(opts, "rslave")
@@ -256,7 +256,7 @@ func (g *gen) bindOptions(f string, m *runtime.Mount, src string) ([]string, err
 			g.spec.Linux.RootfsPropagation = "rslave"
 		}
 	case runtime.MountPropagation_PROPAGATION_BIDIRECTIONAL:
-		if err := checkPropagation(f+".propagation", src, true); err != nil {
+		if err := g.host.checkPropagation(f+".propagation", src, true); err != nil {
 			return nil, err
 		}
 		opts = append(opts, "rshared")

@@ -14,7 +14,6 @@ import (
 )
 
 func TestDefaultAndPodMounts(t *testing.T) {
-	fakeHost(t, nil)
 	in := baseInput(t)
 	pod := t.TempDir()
 	in.Sandbox.ResolvPath, in.Sandbox.HostsPath, in.Sandbox.HostnamePath = pod+"/resolv.conf", pod+"/hosts", pod+"/hostname"
@@ -71,9 +70,6 @@ func TestCRIMounts(t *testing.T) {
 31 22 0:41 / %s rw master:5 - tmpfs tmpfs rw
 32 22 0:42 / %s rw - tmpfs tmpfs rw
 `, shared, slave, private))
-	old := mountinfoPath
-	mountinfoPath = mountinfo
-	t.Cleanup(func() { mountinfoPath = old })
 	missing := filepath.Join(src, "made", "by", "berth")
 	prop := func(p runtime.MountPropagation, host string) *runtime.Mount {
 		return &runtime.Mount{ContainerPath: "/data", HostPath: host, Propagation: p}
@@ -111,8 +107,8 @@ func TestCRIMounts(t *testing.T) {
 			errField: "config.mounts[0].uidMappings", errSentry: errdefs.ErrNotImplemented},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
+			in.Host.mountinfo = mountinfo
 			in.SupportsRRO = tc.rro
 			in.Config.Mounts = []*runtime.Mount{tc.m}
 			res, err := Generate(in)
@@ -144,7 +140,6 @@ func TestCRIMounts(t *testing.T) {
 }
 
 func TestImageVolumes(t *testing.T) {
-	fakeHost(t, nil)
 	in := baseInput(t)
 	os.MkdirAll(filepath.Join(in.Rootfs, "var/lib/db"), 0o700)
 	os.Chown(filepath.Join(in.Rootfs, "var/lib/db"), 1000, 1000)
@@ -190,7 +185,6 @@ func TestImageVolumes(t *testing.T) {
 }
 
 func TestDevices(t *testing.T) {
-	fakeHost(t, nil)
 	in := baseInput(t)
 	in.Config.Devices = []*runtime.Device{{HostPath: "/dev/null", ContainerPath: "/dev/mynull", Permissions: "rw"}}
 	res := mustGenerate(t, in)
@@ -246,7 +240,6 @@ func TestCRIImageVolumes(t *testing.T) {
 		{"not mounted by the caller", &runtime.Mount{ContainerPath: "/data", Readonly: true, Image: &runtime.ImageSpec{Image: "busybox"}}, false, "", "config.mounts[0].image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			in.Config.Mounts = []*runtime.Mount{tc.m}
 			if tc.mounted {

@@ -54,8 +54,8 @@ func TestNamespaces(t *testing.T) {
 			want: want{"mount": "", "network": net, "ipc": ipc, "uts": uts, "pid": ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, func(h *hostFacts) { h.cgroup2 = tc.cgroup2 })
 			in := baseInput(t)
+			in.Host.cgroup2 = tc.cgroup2
 			sc(&in).NamespaceOptions = tc.opts
 			in.Sandbox.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: tc.podOpts}
 			if tc.edit != nil {

@@ -28,7 +28,6 @@ func TestProcessArgs(t *testing.T) {
 		{"nothing", nil, nil, nil, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			in.Image = &imagespec.ImageConfig{Entrypoint: tc.ep, Cmd: tc.cmd}
 			in.Config.Command, in.Config.Args = tc.cmd2, tc.ar
@@ -48,7 +47,6 @@ func TestProcessArgs(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
-	fakeHost(t, nil)
 	in := baseInput(t)
 	in.Image = &imagespec.ImageConfig{Env: []string{"PATH=/image/bin", "A=image", "B=image"}}
 	in.Config.Envs = []*runtime.KeyValue{{Key: "B", Value: []byte("cri")}, {Key: "C", Value: []byte("x=y")}}
@@ -73,7 +71,6 @@ func TestWorkingDir(t *testing.T) {
 		{"cri wins", "/work", "/srv/app", "/work"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			in.Image = &imagespec.ImageConfig{WorkingDir: tc.image}
 			in.Config.WorkingDir = tc.cri
@@ -119,7 +116,6 @@ func TestStopSignal(t *testing.T) {
 }
 
 func TestAnnotationsAndCgroupsPath(t *testing.T) {
-	fakeHost(t, nil)
 	in := baseInput(t)
 	in.Config.Annotations = map[string]string{"team": "a", "run.oci.keep_original_groups": "1", "io.kubernetes.cri.sandbox-id": "spoof"}
 	res := mustGenerate(t, in)

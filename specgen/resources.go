@@ -43,15 +43,19 @@ func (g *gen) setResources() error {
 }
 
 // Resources converts the resources of an UpdateContainerResources request
-// for `<runtime> update --resources`. oom_score_adj is not among them: it
-// belongs to the process, not the cgroup, and is left as it is.
-func Resources(r *runtime.LinuxContainerResources, pidsLimit int64) (*specs.LinuxResources, error) {
-	return resources("", r, pidsLimit, probeHost())
+// for `<runtime> update --resources` on host (ProbeHost). oom_score_adj is
+// not among them: it belongs to the process, not the cgroup, and is left as
+// it is.
+func Resources(r *runtime.LinuxContainerResources, pidsLimit int64, host *Host) (*specs.LinuxResources, error) {
+	if host == nil {
+		return nil, invalidf("host", "missing")
+	}
+	return resources("", r, pidsLimit, host)
 }
 
 // resources maps CPU, memory, swap, hugepages and unified; f prefixes the
 // field names in errors.
-func resources(f string, r *runtime.LinuxContainerResources, pidsLimit int64, host hostFacts) (*specs.LinuxResources, error) {
+func resources(f string, r *runtime.LinuxContainerResources, pidsLimit int64, host *Host) (*specs.LinuxResources, error) {
 	lr := &specs.LinuxResources{}
 	if pidsLimit > 0 {
 		lr.Pids = &specs.LinuxPids{Limit: &pidsLimit}

@@ -18,7 +18,7 @@ func TestResources(t *testing.T) {
 		name      string
 		r         *runtime.LinuxContainerResources
 		pids      int64
-		host      func(*hostFacts)
+		host      func(*Host)
 		restrict  bool
 		check     func(t *testing.T, s *specs.Spec)
 		errField  string
@@ -38,7 +38,7 @@ func TestResources(t *testing.T) {
 					t.Fatalf("memory %+v", m)
 				}
 			}},
-		{name: "swap skipped without accounting", host: func(h *hostFacts) { h.swap = false },
+		{name: "swap skipped without accounting", host: func(h *Host) { h.swap = false },
 			r: &runtime.LinuxContainerResources{MemoryLimitInBytes: 64 * mib, MemorySwapLimitInBytes: 64 * mib},
 			check: func(t *testing.T, s *specs.Spec) {
 				if m := s.Linux.Resources.Memory; *m.Limit != 64*mib || m.Swap != nil {
@@ -72,23 +72,23 @@ func TestResources(t *testing.T) {
 		}},
 		{name: "oom score adj", r: &runtime.LinuxContainerResources{OomScoreAdj: -997}, check: oomIs(-997)},
 		{name: "oom score adj clamped", r: &runtime.LinuxContainerResources{OomScoreAdj: -997}, restrict: true,
-			host: func(h *hostFacts) { h.oomAdj = -500 }, check: oomIs(-500)},
+			host: func(h *Host) { h.oomAdj = -500 }, check: oomIs(-500)},
 		{name: "oom score adj above daemon", r: &runtime.LinuxContainerResources{OomScoreAdj: 1000}, restrict: true, check: oomIs(1000)},
 		{name: "oom score adj out of range", r: &runtime.LinuxContainerResources{OomScoreAdj: 1001}, errField: "oom_score_adj", errSentry: errdefs.ErrInvalidArgument},
 		{name: "unified on v1", r: &runtime.LinuxContainerResources{Unified: map[string]string{"memory.high": "1G"}},
 			errField: "config.linux.resources.unified", errSentry: errdefs.ErrFailedPrecondition},
-		{name: "unified on v2", host: func(h *hostFacts) { h.cgroup2 = true }, r: &runtime.LinuxContainerResources{Unified: map[string]string{"memory.high": "1G"}},
+		{name: "unified on v2", host: func(h *Host) { h.cgroup2 = true }, r: &runtime.LinuxContainerResources{Unified: map[string]string{"memory.high": "1G"}},
 			check: func(t *testing.T, s *specs.Spec) {
 				if s.Linux.Resources.Unified["memory.high"] != "1G" {
 					t.Fatalf("unified %v", s.Linux.Resources.Unified)
 				}
 			}},
-		{name: "unified escaping key", host: func(h *hostFacts) { h.cgroup2 = true }, r: &runtime.LinuxContainerResources{Unified: map[string]string{"../x": "1"}},
+		{name: "unified escaping key", host: func(h *Host) { h.cgroup2 = true }, r: &runtime.LinuxContainerResources{Unified: map[string]string{"../x": "1"}},
 			errField: "unified", errSentry: errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, tc.host)
 			in := baseInput(t)
+			in.Host = fakeHost(tc.host)
 			in.Config.Linux.Resources = tc.r
 			in.PidsLimit, in.RestrictOOMScoreAdj = tc.pids, tc.restrict
 			res, err := Generate(in)
@@ -116,14 +116,16 @@ func oomIs(v int) func(*testing.T, *specs.Spec) {
 // Resources serves UpdateContainerResources: the same mapping, without
 // oom_score_adj (a process property) or device rules.
 func TestUpdateResources(t *testing.T) {
-	fakeHost(t, nil)
-	lr, err := Resources(&runtime.LinuxContainerResources{CpuQuota: 20000, MemoryLimitInBytes: 32 << 20, OomScoreAdj: 5}, 512)
+	lr, err := Resources(&runtime.LinuxContainerResources{CpuQuota: 20000, MemoryLimitInBytes: 32 << 20, OomScoreAdj: 5}, 512, fakeHost(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if *lr.CPU.Quota != 20000 || *lr.Memory.Limit != 32<<20 || *lr.Pids.Limit != 512 || lr.Devices != nil {
 		t.Fatalf("resources %+v", lr)
 	}
-	_, err = Resources(&runtime.LinuxContainerResources{CpuShares: -1}, 0)
+	_, err = Resources(&runtime.LinuxContainerResources{CpuShares: -1}, 0, fakeHost(nil))
 	wantErr(t, err, errdefs.ErrInvalidArgument, "cpu_shares")
+	noHugepages := fakeHost(func(h *Host) { h.hugepages = nil })
+	_, err = Resources(&runtime.LinuxContainerResources{HugepageLimits: []*runtime.HugepageLimit{{PageSize: "2MB", Limit: 1 << 21}}}, 0, noHugepages)
+	wantErr(t, err, errdefs.ErrFailedPrecondition, "hugepage_limits[0].page_size")
 }

@@ -58,6 +58,7 @@ func TestRealRuntimes(t *testing.T) {
 			data := t.TempDir()
 			writeFile(t, filepath.Join(data, "hello"), "hi")
 			parent := "/" + podID
+			host := ProbeHost()
 			base := func(name string) Input {
 				return Input{
 					ID:     podID + "-" + name,
@@ -85,6 +86,7 @@ func TestRealRuntimes(t *testing.T) {
 					DefaultCapabilities: []string{"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL"},
 					PidsLimit:           100,
 					RestrictOOMScoreAdj: true,
+					Host:                host,
 				}
 			}
 			check := func(t *testing.T, got map[string]string, want map[string]string) {
@@ -95,9 +97,9 @@ func TestRealRuntimes(t *testing.T) {
 					}
 				}
 			}
-			nofile := fmt.Sprint(probeHost().nofile)
-			oom := fmt.Sprint(probeHost().oomAdj)
-			if probeHost().oomAdj < -997 {
+			nofile := fmt.Sprint(host.nofile)
+			oom := fmt.Sprint(host.oomAdj)
+			if host.oomAdj < -997 {
 				oom = "-997"
 			}
 
@@ -161,7 +163,7 @@ func TestRealRuntimes(t *testing.T) {
 			t.Run("infra", func(t *testing.T) {
 				id := podID + "-infra"
 				spec, err := InfraSpec(InfraInput{
-					ID: id, Rootfs: root, CgroupManager: "cgroupfs",
+					ID: id, Rootfs: root, CgroupManager: "cgroupfs", Host: host,
 					Image: &imagespec.ImageConfig{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{probeScript}},
 					Sandbox: SandboxInfo{
 						ID: podID, CgroupParent: parent, Hostname: "specgen-host",

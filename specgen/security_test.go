@@ -54,7 +54,6 @@ func TestSeccomp(t *testing.T) {
 		{name: "privileged ignores profile", prof: prof(runtime.SecurityProfile_Localhost, local), privileged: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			in.DefaultSeccompProfile = tc.defaultPrf
 			s := sc(&in)
@@ -88,7 +87,6 @@ func TestSeccomp(t *testing.T) {
 // The default profile allows some syscalls only to containers with the
 // capability for them, so capabilities must be known when it is built.
 func TestSeccompDefaultFollowsCapabilities(t *testing.T) {
-	fakeHost(t, nil)
 	allows := func(sec *specs.LinuxSeccomp, name string) bool {
 		for _, r := range sec.Syscalls {
 			if r.Action == specs.ActAllow && contains(r.Names, name) {
@@ -150,7 +148,6 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 		{name: "readonly rootfs", readonly: true, wantMasked: defaultMaskedPaths, wantRO: defaultReadonlyPaths},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			s := sc(&in)
 			s.MaskedPaths, s.ReadonlyPaths, s.Privileged, s.ReadonlyRootfs = tc.masked, tc.ro, tc.privileged, tc.readonly
@@ -170,7 +167,6 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 			}
 		})
 	}
-	fakeHost(t, nil)
 	in := baseInput(t)
 	sc(&in).MaskedPaths = []string{"relative"}
 	_, err := Generate(in)

@@ -49,7 +49,6 @@ func TestUser(t *testing.T) {
 		{name: "bad supplemental group", groups: []int64{-5}, errField: scField + ".supplemental_groups[0]", errSentry: errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeHost(t, nil)
 			in := baseInput(t)
 			in.Image = &imagespec.ImageConfig{User: tc.image}
 			s := sc(&in)
@@ -82,7 +81,6 @@ func TestUser(t *testing.T) {
 // The image's /etc/passwd is a symlink to a file outside the rootfs: it must
 // be read as the rootfs sees it (a missing file), never the host's.
 func TestPasswdSymlinkStaysInRootfs(t *testing.T) {
-	fakeHost(t, nil)
 	outside := t.TempDir()
 	writeFile(t, filepath.Join(outside, "passwd"), "evil:x:0:0::/root:/bin/sh\n")
 	in := baseInput(t)
