@@ -153,7 +153,7 @@ install_bin() {
 }
 
 install_crictl() {
-	if [[ -x $BIN_DIR/crictl ]] && "$BIN_DIR/crictl" --version 2>/dev/null | grep -qF "$CRI_TOOLS_VERSION"; then
+	if [[ -x $BIN_DIR/crictl ]] && [[ $("$BIN_DIR/crictl" --version 2>/dev/null) == *"$CRI_TOOLS_VERSION"* ]]; then
 		log "crictl: $CRI_TOOLS_VERSION present"
 		return
 	fi
@@ -174,8 +174,11 @@ cri_tools_dir() {
 		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
+# The version checks capture the output instead of piping it into grep -q:
+# under pipefail, grep quitting at its match makes a slow writer die of
+# SIGPIPE, and a busy machine then rebuilt critest for nothing.
 install_critest() {
-	if [[ -x $BIN_DIR/critest ]] && "$BIN_DIR/critest" -version 2>/dev/null | grep -qF "critest version: $CRI_TOOLS_VERSION"; then
+	if [[ -x $BIN_DIR/critest ]] && [[ $("$BIN_DIR/critest" -version 2>/dev/null) == *"critest version: $CRI_TOOLS_VERSION"* ]]; then
 		log "critest: $CRI_TOOLS_VERSION present"
 		return
 	fi
@@ -202,7 +205,7 @@ install_ginkgo() {
 	gomod=$(cri_tools_dir)/go.mod
 	ver=$(awk '$1 == "github.com/onsi/ginkgo/v2" { print $2; exit }' "$gomod")
 	[[ -n $ver ]] || die "no github.com/onsi/ginkgo/v2 in $gomod"
-	if [[ -x $BIN_DIR/ginkgo ]] && "$BIN_DIR/ginkgo" version 2>/dev/null | grep -qF "${ver#v}"; then
+	if [[ -x $BIN_DIR/ginkgo ]] && [[ $("$BIN_DIR/ginkgo" version 2>/dev/null) == *"${ver#v}"* ]]; then
 		log "ginkgo: $ver present"
 		return
 	fi
