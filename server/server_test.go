@@ -83,7 +83,13 @@ func addReadyPod(t *testing.T, s *Server, id string, cfg *runtime.PodSandboxConf
 // addContainer adds a container of pod in state to s's store.
 func addContainer(t *testing.T, s *Server, id, pod string, state container.State) *container.Container {
 	t.Helper()
-	c := container.New(id, "name-"+id, pod, &runtime.ContainerConfig{Metadata: &runtime.ContainerMetadata{Name: id}}, s.ctrHooks)
+	return addContainerWith(t, s, id, pod, &runtime.ContainerConfig{Metadata: &runtime.ContainerMetadata{Name: id}}, state)
+}
+
+// addContainerWith is addContainer for a container of config cfg.
+func addContainerWith(t *testing.T, s *Server, id, pod string, cfg *runtime.ContainerConfig, state container.State) *container.Container {
+	t.Helper()
+	c := container.New(id, "name-"+id, pod, cfg, s.ctrHooks)
 	c.Handler = "crun"
 	if err := c.SetPhase(lifecycle.Created); err != nil {
 		t.Fatal(err)

@@ -4,22 +4,17 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
-	"github.com/berth-dev/berth/internal/checkpoint"
-	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -50,32 +45,9 @@ func (f *fakeStreamer) GetPortForward(r *runtime.PortForwardRequest) (*runtime.P
 // exit is ever read back).
 func streamingServer(t *testing.T) (*Server, *fakeStreamer) {
 	t.Helper()
-	dir := t.TempDir()
-	rt, err := oci.New(oci.Config{Name: "crun", Path: "/bin/true", Root: dir + "/root", ConmonPath: "/bin/true", RunDir: dir + "/run"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{
-		config:     &config.Config{},
-		log:        slog.New(slog.DiscardHandler),
-		runtimes:   map[string]*oci.Runtime{"crun": rt},
-		containers: container.NewStore(),
-		sandboxes:  sandbox.NewStore(),
-	}
+	s := unitServer(t)
 	add := func(id string, stdin bool, state container.State) {
-		c := container.New(id, "name-"+id, "pod-ready", &runtime.ContainerConfig{Stdin: stdin}, container.Hooks{Records: checkpoint.Dir(dir)})
-		c.Handler = "crun"
-		if state != container.StateCreated {
-			if err := c.Started(time.Now()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if state == container.StateExited {
-			if _, err := c.Exited(container.Exit{Code: 0, FinishedAt: time.Now()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.containers.Add(c)
+		addContainerWith(t, s, id, "pod-ready", &runtime.ContainerConfig{Stdin: stdin}, state)
 	}
 	add("running-with-stdin", true, container.StateRunning)
 	add("running-plain", false, container.StateRunning)
@@ -84,12 +56,8 @@ func streamingServer(t *testing.T) (*Server, *fakeStreamer) {
 	hostNet := &runtime.PodSandboxConfig{Linux: &runtime.LinuxPodSandboxConfig{SecurityContext: &runtime.LinuxSandboxSecurityContext{
 		NamespaceOptions: &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE},
 	}}}
-	ready := sandbox.New("pod-ready", "ready", hostNet, "", "crun", dir, checkpoint.Dir(dir))
-	if err := ready.SetState(sandbox.StateReady); err != nil {
-		t.Fatal(err)
-	}
-	s.sandboxes.Add(ready)
-	s.sandboxes.Add(sandbox.New("pod-stopped", "stopped", hostNet, "", "crun", dir, checkpoint.Dir(dir)))
+	addReadyPod(t, s, "pod-ready", hostNet)
+	s.sandboxes.Add(sandbox.New("pod-stopped", "stopped", hostNet, "", "crun", t.TempDir(), s.sandboxRecords()))
 	f := &fakeStreamer{}
 	s.SetStreaming(f)
 	return s, f
