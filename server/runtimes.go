@@ -2,16 +2,20 @@ package server
 
 import (
 	"sort"
-
-	"github.com/berth-dev/berth/oci"
 )
 
 // runtimeFor returns the handler a pod or container runs under; handlers
 // are only ever added (on SIGHUP), so an object's handler always exists.
-func (s *Server) runtimeFor(name string) *oci.Runtime {
+// An unknown name is a nil interface, never a typed nil a caller's
+// comparison with nil would miss.
+func (s *Server) runtimeFor(name string) OCIRuntime {
 	s.runtimesMu.RLock()
 	defer s.runtimesMu.RUnlock()
-	return s.runtimes[name]
+	rt, ok := s.runtimes[name]
+	if !ok {
+		return nil
+	}
+	return rt
 }
 
 // handlerNames lists the configured handlers, sorted.
@@ -29,7 +33,7 @@ func (s *Server) handlerNames() []string {
 // AddRuntime makes a handler added to the configuration usable by new pods
 // without a restart. It reports false when the name is already taken: a
 // changed handler would change running pods' runtime under them.
-func (s *Server) AddRuntime(name string, rt *oci.Runtime) bool {
+func (s *Server) AddRuntime(name string, rt OCIRuntime) bool {
 	s.runtimesMu.Lock()
 	defer s.runtimesMu.Unlock()
 	if _, ok := s.runtimes[name]; ok {

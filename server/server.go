@@ -17,11 +17,8 @@ import (
 	"github.com/berth-dev/berth/internal/inflight"
 	"github.com/berth-dev/berth/internal/keylock"
 	"github.com/berth-dev/berth/internal/registrar"
-	"github.com/berth-dev/berth/network"
-	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/specgen"
-	"github.com/berth-dev/berth/storage"
 )
 
 // Server is Berth's CRI server. Calls it does not implement yet are answered
@@ -34,14 +31,14 @@ type Server struct {
 	configPath string
 	log        *slog.Logger
 
-	images  *storage.ImageService
-	rootfs  *storage.RootfsService
-	network *network.Manager
+	images  ImageStore
+	rootfs  RootfsStore
+	network PodNetwork
 	events  EventPublisher
 	stats   *statsState
 
 	runtimesMu sync.RWMutex
-	runtimes   map[string]*oci.Runtime
+	runtimes   map[string]OCIRuntime
 
 	sandboxes *sandbox.Store
 	podNames  *registrar.Registrar
@@ -69,13 +66,14 @@ type Server struct {
 	host *specgen.Host
 }
 
-// Deps are the subsystems the server drives; the daemon opens them.
+// Deps are the subsystems the server drives; the daemon opens them, a unit
+// test passes fakes. Every field but Events must be non-nil.
 type Deps struct {
-	Images  *storage.ImageService
-	Rootfs  *storage.RootfsService
-	Network *network.Manager
+	Images  ImageStore
+	Rootfs  RootfsStore
+	Network PodNetwork
 	// Runtimes are the OCI runtime handlers by name.
-	Runtimes map[string]*oci.Runtime
+	Runtimes map[string]OCIRuntime
 	// Events receives container lifecycle events; nil drops them.
 	Events EventPublisher
 }

@@ -38,7 +38,7 @@ func unitServer(t *testing.T) *Server {
 	s := &Server{
 		config:     cfg,
 		log:        slog.New(slog.DiscardHandler),
-		runtimes:   map[string]*oci.Runtime{"crun": rt},
+		runtimes:   map[string]OCIRuntime{"crun": rt},
 		events:     noEvents{},
 		sandboxes:  sandbox.NewStore(),
 		podNames:   registrar.New(),
@@ -112,7 +112,7 @@ func addContainerWith(t *testing.T, s *Server, id, pod string, cfg *runtime.Cont
 // init process, as conmon does.
 func writeInitPid(t *testing.T, s *Server, id string, pid int) {
 	t.Helper()
-	dir := s.runtimeFor("crun").PersistDir(&oci.Container{ID: id})
+	dir := s.runtimeFor("crun").(*oci.Runtime).PersistDir(&oci.Container{ID: id})
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

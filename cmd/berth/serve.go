@@ -125,7 +125,7 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 			Observe:       met.ObserveOCI,
 		})
 	}
-	runtimes := map[string]*oci.Runtime{}
+	runtimes := map[string]server.OCIRuntime{}
 	for name, h := range cfg.Runtime.Handlers {
 		rt, err := newRuntime(name, h)
 		if err != nil {

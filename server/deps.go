@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/storage"
+)
+
+// The server declares what it uses of each subsystem, and nothing more, so
+// its logic runs against fakes in unit tests (fakes_test.go) as kubelet's
+// runtime manager does. The daemon passes the production types in Deps.
+
+// ImageStore is what the server uses of the image store.
+type ImageStore interface {
+	Image(ctx context.Context, ref string) (*storage.Image, error)
+	PullImage(ctx context.Context, ref string, creds storage.Credentials) (storage.PullResult, error)
+	ListImages(ctx context.Context, filter string) ([]*storage.Image, error)
+	RemoveImage(ctx context.Context, ref string) error
+	FsInfo(ctx context.Context) (storage.FsInfo, error)
+	// MountImage mounts an image read-only for an image volume.
+	MountImage(id string) (string, error)
+	UnmountImage(id string) error
+}
+
+// RootfsStore is what the server uses of the containers' root filesystems.
+type RootfsStore interface {
+	CreateRootfs(ctx context.Context, id, name, imageID, metadata string) error
+	MountRootfs(id string) (string, error)
+	// RootfsRunDir is the directory the container's bundle lives in.
+	RootfsRunDir(id string) (string, error)
+	RemoveRootfs(id string) error
+	ListRootfs() ([]storage.Rootfs, error)
+	WritableLayerUsage(id string) (bytes, inodes uint64, err error)
+	LayersDir() string
+}
+
+// PodNetwork is what the server uses of the pod network.
+type PodNetwork interface {
+	Status() error
+	Setup(ctx context.Context, pod network.Pod) (*network.Result, error)
+	Teardown(ctx context.Context, pod network.Pod) error
+	GC(ctx context.Context, keep []network.Pod) error
+}
+
+// OCIRuntime is what the server uses of one runtime handler.
+type OCIRuntime interface {
+	Name() string
+	CreateContainer(ctx context.Context, c *oci.Container) (pid int, err error)
+	StartContainer(ctx context.Context, c *oci.Container) error
+	StopContainer(ctx context.Context, c *oci.Container, timeout time.Duration, stopSignal syscall.Signal) error
+	DeleteContainer(ctx context.Context, c *oci.Container) error
+	UpdateResources(ctx context.Context, c *oci.Container, res *specs.LinuxResources) error
+	ReopenLog(ctx context.Context, c *oci.Container) error
+
+	State(ctx context.Context, c *oci.Container) (*specs.State, error)
+	Exit(c *oci.Container) (st oci.ExitStatus, exited bool, err error)
+	InitPid(c *oci.Container) (int, error)
+	InitAlive(c *oci.Container) bool
+	IsConmonAlive(c *oci.Container) bool
+
+	ExecSync(ctx context.Context, c *oci.Container, cmd []string, timeout time.Duration) (*oci.ExecResult, error)
+	ExecStream(ctx context.Context, c *oci.Container, cmd []string, s oci.Streams) (int32, error)
+	Attach(ctx context.Context, c *oci.Container, s oci.Streams) error
+}
+
+var (
+	_ ImageStore  = (*storage.ImageService)(nil)
+	_ RootfsStore = (*storage.RootfsService)(nil)
+	_ PodNetwork  = (*network.Manager)(nil)
+	_ OCIRuntime  = (*oci.Runtime)(nil)
+)
