@@ -1,0 +1,470 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/checkpoint"
+	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/storage"
+)
+
+// The fakes behind the server's interfaces (deps.go) write every
+// acquisition and every release, in order, into one journal shared by all
+// of them, and fail where a test tells them to. Entries are "<op> <object>":
+// "rootfs create c1", "rootfs remove c1".
+
+// errInjected is the cause of every failure a test injects.
+var errInjected = errors.New("injected fault")
+
+// releases says which acquisitions each release undoes, the latest first:
+// removing a rootfs unmounts it too, deleting a runtime container stops
+// its process too.
+var releases = map[string][]string{
+	"record delete":    {"record create"},
+	"rootfs remove":    {"rootfs mount", "rootfs create"},
+	"image unmount":    {"image mount"},
+	"runtime delete":   {"runtime start", "runtime create"},
+	"runtime stop":     {"runtime start"},
+	"network teardown": {"network setup"},
+}
+
+// acquisitions are the ops that take something a release must give back.
+var acquisitions = map[string]bool{
+	"record create": true, "rootfs create": true, "rootfs mount": true, "image mount": true,
+	"runtime create": true, "runtime start": true, "network setup": true,
+}
+
+type journal struct {
+	mu      sync.Mutex
+	entries []string
+	counts  map[string]int // calls of each op so far
+	faults  map[string]int // op → the call of it (1-based, since reset) that fails
+	fired   map[string]bool
+}
+
+func newJournal() *journal {
+	return &journal{counts: map[string]int{}, faults: map[string]int{}, fired: map[string]bool{}}
+}
+
+// failAt makes the nth call of op from now on fail with errInjected.
+func (j *journal) failAt(op string, nth int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.faults[op] = j.counts[op] + nth
+}
+
+// do is one call of op on obj: it fails if told to, and is journaled if
+// not. The error names the op and the object, as the production
+// subsystems' errors do.
+func (j *journal) do(op, obj string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.counts[op]++
+	if n, ok := j.faults[op]; ok && n == j.counts[op] {
+		j.fired[op] = true
+		return fmt.Errorf("%s %s: %w", op, obj, errInjected)
+	}
+	j.entries = append(j.entries, op+" "+obj)
+	return nil
+}
+
+// reset forgets what a test's setup did, faults included.
+func (j *journal) reset() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.entries, j.counts, j.faults, j.fired = nil, map[string]int{}, map[string]int{}, map[string]bool{}
+}
+
+func (j *journal) snapshot() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.entries)
+}
+
+func (j *journal) hasFired(op string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.fired[op]
+}
+
+// unbalanced lists what the journal does wrong: an acquisition never
+// released, or a release that is not of the latest acquisition still held.
+// Releasing what the journal never saw acquired (a container made by the
+// test's setup) is fine, and so is releasing twice: removes are idempotent.
+func (j *journal) unbalanced() []string {
+	type held struct{ op, obj string }
+	var stack []held
+	var problems []string
+	for _, e := range j.snapshot() {
+		op, obj := splitEntry(e)
+		if acquisitions[op] {
+			stack = append(stack, held{op, obj})
+			continue
+		}
+		undoes, ok := releases[op]
+		if !ok {
+			continue
+		}
+		popped := false
+		for len(stack) > 0 {
+			top := stack[len(stack)-1]
+			if top.obj != obj || !slices.Contains(undoes, top.op) {
+				break
+			}
+			stack, popped = stack[:len(stack)-1], true
+		}
+		if popped {
+			continue
+		}
+		for _, h := range stack {
+			if h.obj == obj && slices.Contains(undoes, h.op) {
+				problems = append(problems, fmt.Sprintf("%q out of order: %q was acquired later and is still held", e, stack[len(stack)-1].op+" "+stack[len(stack)-1].obj))
+				break
+			}
+		}
+	}
+	for _, h := range stack {
+		problems = append(problems, fmt.Sprintf("%q never released", h.op+" "+h.obj))
+	}
+	return problems
+}
+
+// splitEntry splits "rootfs create c1" into "rootfs create" and "c1".
+func splitEntry(e string) (op, obj string) {
+	i := strings.LastIndexByte(e, ' ')
+	return e[:i], e[i+1:]
+}
+
+// assertBalanced fails t unless every acquisition in j was released, in
+// reverse order.
+func assertBalanced(t *testing.T, j *journal) {
+	t.Helper()
+	if p := j.unbalanced(); len(p) > 0 {
+		t.Errorf("journal unbalanced: %s\njournal:\n  %s", strings.Join(p, "; "), strings.Join(j.snapshot(), "\n  "))
+	}
+}
+
+// fakeImages holds images by reference; an image is mounted by id.
+type fakeImages struct {
+	j      *journal
+	images map[string]*storage.Image
+	dir    string
+}
+
+func (f *fakeImages) Image(_ context.Context, ref string) (*storage.Image, error) {
+	if img, ok := f.images[ref]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
+}
+
+func (f *fakeImages) PullImage(_ context.Context, ref string, _ storage.Credentials) (storage.PullResult, error) {
+	if err := f.j.do("image pull", ref); err != nil {
+		return storage.PullResult{}, err
+	}
+	f.images[ref] = fakeImage(ref)
+	return storage.PullResult{}, nil
+}
+
+func (f *fakeImages) ListImages(context.Context, string) ([]*storage.Image, error) {
+	var out []*storage.Image
+	for _, img := range f.images {
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+func (f *fakeImages) RemoveImage(_ context.Context, ref string) error {
+	delete(f.images, ref)
+	return nil
+}
+
+func (f *fakeImages) FsInfo(context.Context) (storage.FsInfo, error) { return storage.FsInfo{}, nil }
+
+func (f *fakeImages) MountImage(id string) (string, error) {
+	if err := f.j.do("image mount", id); err != nil {
+		return "", err
+	}
+	mp := filepath.Join(f.dir, id)
+	return mp, os.MkdirAll(mp, 0o755)
+}
+
+func (f *fakeImages) UnmountImage(id string) error { return f.j.do("image unmount", id) }
+
+// fakeImage is an image with a config, as a pulled image has.
+func fakeImage(ref string) *storage.Image {
+	return &storage.Image{ID: "img-" + ref, RepoTags: []string{ref}, Config: &imgspecv1.Image{
+		Config: imgspecv1.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}},
+	}}
+}
+
+// fakeRootfs keeps each container's mount point and run dir under dir.
+type fakeRootfs struct {
+	j   *journal
+	dir string
+}
+
+func (f *fakeRootfs) CreateRootfs(_ context.Context, id, _, _, _ string) error {
+	if err := f.j.do("rootfs create", id); err != nil {
+		return err
+	}
+	return os.MkdirAll(filepath.Join(f.dir, id), 0o755)
+}
+
+func (f *fakeRootfs) MountRootfs(id string) (string, error) {
+	if err := f.j.do("rootfs mount", id); err != nil {
+		return "", err
+	}
+	mp := filepath.Join(f.dir, id, "merged")
+	return mp, os.MkdirAll(mp, 0o755)
+}
+
+// RootfsRunDir makes the run dir; told to fail "spec write", it puts a
+// directory where the runtime spec goes, so writing the spec fails for
+// root as for anyone.
+func (f *fakeRootfs) RootfsRunDir(id string) (string, error) {
+	dir := filepath.Join(f.dir, id, "userdata")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if f.j.do("spec write", id) != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "config.json"), 0o755); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func (f *fakeRootfs) RemoveRootfs(id string) error {
+	if err := f.j.do("rootfs remove", id); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(f.dir, id))
+}
+
+func (f *fakeRootfs) ListRootfs() ([]storage.Rootfs, error) {
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []storage.Rootfs
+	for _, e := range ents {
+		out = append(out, storage.Rootfs{ID: e.Name()})
+	}
+	return out, nil
+}
+
+func (f *fakeRootfs) WritableLayerUsage(string) (uint64, uint64, error) { return 0, 0, nil }
+func (f *fakeRootfs) LayersDir() string                                 { return f.dir }
+
+// fakeNetwork attaches pods by id.
+type fakeNetwork struct{ j *journal }
+
+func (f *fakeNetwork) Status() error {
+	if err := f.j.do("network status", "-"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (f *fakeNetwork) Setup(_ context.Context, pod network.Pod) (*network.Result, error) {
+	if err := f.j.do("network setup", pod.ID); err != nil {
+		return nil, err
+	}
+	return &network.Result{IPs: []string{"10.88.0.2"}}, nil
+}
+
+func (f *fakeNetwork) Teardown(_ context.Context, pod network.Pod) error {
+	return f.j.do("network teardown", pod.ID)
+}
+
+func (f *fakeNetwork) GC(context.Context, []network.Pod) error { return f.j.do("network gc", "-") }
+
+// fakeRuntime keeps the state of each container it made; a stopped
+// container has exited with code 0.
+type fakeRuntime struct {
+	j    *journal
+	mu   sync.Mutex
+	ctrs map[string]string // id → "created", "running" or "stopped"
+}
+
+func (f *fakeRuntime) state(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ctrs[id]
+}
+
+func (f *fakeRuntime) set(id, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == "" {
+		delete(f.ctrs, id)
+		return
+	}
+	f.ctrs[id] = state
+}
+
+func (f *fakeRuntime) Name() string { return "crun" }
+
+func (f *fakeRuntime) CreateContainer(_ context.Context, c *oci.Container) (int, error) {
+	if err := f.j.do("runtime create", c.ID); err != nil {
+		return 0, err
+	}
+	f.set(c.ID, "created")
+	return 4242, nil
+}
+
+func (f *fakeRuntime) StartContainer(_ context.Context, c *oci.Container) error {
+	if err := f.j.do("runtime start", c.ID); err != nil {
+		return err
+	}
+	f.set(c.ID, "running")
+	return nil
+}
+
+func (f *fakeRuntime) StopContainer(_ context.Context, c *oci.Container, _ time.Duration, _ syscall.Signal) error {
+	if err := f.j.do("runtime stop", c.ID); err != nil {
+		return err
+	}
+	if f.state(c.ID) != "" {
+		f.set(c.ID, "stopped")
+	}
+	return nil
+}
+
+func (f *fakeRuntime) DeleteContainer(_ context.Context, c *oci.Container) error {
+	if err := f.j.do("runtime delete", c.ID); err != nil {
+		return err
+	}
+	f.set(c.ID, "")
+	return nil
+}
+
+func (f *fakeRuntime) UpdateResources(context.Context, *oci.Container, *specs.LinuxResources) error {
+	return nil
+}
+
+func (f *fakeRuntime) ReopenLog(context.Context, *oci.Container) error { return nil }
+
+func (f *fakeRuntime) State(_ context.Context, c *oci.Container) (*specs.State, error) {
+	st := f.state(c.ID)
+	if st == "" {
+		return nil, fmt.Errorf("state of container %s: %w", c.ID, errdefs.ErrNotFound)
+	}
+	return &specs.State{ID: c.ID, Status: specs.ContainerState(st)}, nil
+}
+
+func (f *fakeRuntime) Exit(c *oci.Container) (oci.ExitStatus, bool, error) {
+	if f.state(c.ID) != "stopped" {
+		return oci.ExitStatus{}, false, nil
+	}
+	return oci.ExitStatus{Code: 0, Finished: time.Now()}, true, nil
+}
+
+func (f *fakeRuntime) InitPid(c *oci.Container) (int, error) {
+	if f.state(c.ID) == "" {
+		return 0, fmt.Errorf("init pid of container %s: %w", c.ID, errdefs.ErrNotFound)
+	}
+	return 4242, nil
+}
+
+func (f *fakeRuntime) InitAlive(c *oci.Container) bool     { return f.state(c.ID) == "running" }
+func (f *fakeRuntime) IsConmonAlive(c *oci.Container) bool { return f.state(c.ID) != "" }
+
+func (f *fakeRuntime) ExecSync(context.Context, *oci.Container, []string, time.Duration) (*oci.ExecResult, error) {
+	return nil, fmt.Errorf("exec in the fake runtime: %w", errdefs.ErrNotImplemented)
+}
+
+func (f *fakeRuntime) ExecStream(context.Context, *oci.Container, []string, oci.Streams) (int32, error) {
+	return 0, fmt.Errorf("exec in the fake runtime: %w", errdefs.ErrNotImplemented)
+}
+
+func (f *fakeRuntime) Attach(context.Context, *oci.Container, oci.Streams) error {
+	return fmt.Errorf("attach in the fake runtime: %w", errdefs.ErrNotImplemented)
+}
+
+// fakeRecords keeps container records in a checkpoint dir, as production
+// does, and journals them: the first save is "record create", a later one
+// "record save <phase>", the deletion "record delete".
+type fakeRecords struct {
+	checkpoint.Dir
+	j *journal
+}
+
+func (r fakeRecords) Save(id string, v any) error {
+	op := "record create"
+	if _, err := os.Stat(filepath.Join(string(r.Dir), id+".json")); err == nil {
+		op = "record save " + string(recordPhase(v))
+	}
+	if err := r.j.do(op, id); err != nil {
+		return err
+	}
+	return r.Dir.Save(id, v)
+}
+
+func (r fakeRecords) Delete(id string) error {
+	if err := r.j.do("record delete", id); err != nil {
+		return err
+	}
+	return r.Dir.Delete(id)
+}
+
+func recordPhase(v any) string {
+	switch r := v.(type) {
+	case container.Record:
+		return string(r.Phase)
+	case *container.Record:
+		return string(r.Phase)
+	}
+	return "?"
+}
+
+// fakes are the fakes of one server.
+type fakes struct {
+	j       *journal
+	images  *fakeImages
+	rootfs  *fakeRootfs
+	network *fakeNetwork
+	runtime *fakeRuntime
+}
+
+// fakeServer is unitServer with every subsystem a fake and the container
+// records journaled. It knows the images "busybox", "data" and the pause
+// image.
+func fakeServer(t *testing.T) (*Server, *fakes) {
+	t.Helper()
+	s := unitServer(t)
+	j := newJournal()
+	f := &fakes{
+		j:       j,
+		images:  &fakeImages{j: j, images: map[string]*storage.Image{}, dir: t.TempDir()},
+		rootfs:  &fakeRootfs{j: j, dir: t.TempDir()},
+		network: &fakeNetwork{j: j},
+		runtime: &fakeRuntime{j: j, ctrs: map[string]string{}},
+	}
+	s.config.Image.PauseImage = "pause"
+	s.config.Runtime.DropInfra = true
+	for _, ref := range []string{"busybox", "data", "pause"} {
+		f.images.images[ref] = fakeImage(ref)
+	}
+	s.images, s.rootfs, s.network = f.images, f.rootfs, f.network
+	s.runtimes = map[string]OCIRuntime{"crun": f.runtime}
+	s.ctrHooks = container.Hooks{Records: fakeRecords{Dir: s.containerRecords(), j: j}}
+	return s, f
+}
