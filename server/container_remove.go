@@ -49,9 +49,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.runtimeFor(c.Handler).DeleteContainer(ctx, s.ociContainer(c)); err != nil {
 		return fmt.Errorf("delete container %s: %w", c.ID, err)
 	}
-	if err := s.rootfs.RemoveRootfs(c.ID); err != nil {
-		return err
-	}
+	// The reverse of creation: image volumes were mounted after the rootfs.
 	if len(c.ImageMounts) > 0 && !c.Status().ImagesReleased {
 		for _, id := range c.ImageMounts {
 			if err := s.images.UnmountImage(id); err != nil {
@@ -61,6 +59,9 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 		if err := c.ReleasedImages(); err != nil {
 			return err
 		}
+	}
+	if err := s.rootfs.RemoveRootfs(c.ID); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", c.ID)); err != nil {
 		return fmt.Errorf("remove volumes of container %s: %w", c.ID, err)
