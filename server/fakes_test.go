@@ -105,42 +105,45 @@ func (j *journal) hasFired(op string) bool {
 
 // unbalanced lists what the journal does wrong: an acquisition never
 // released, or a release that is not of the latest acquisition still held.
-// Releasing what the journal never saw acquired (a container made by the
-// test's setup) is fine, and so is releasing twice: removes are idempotent.
+// Started processes are a stack of their own: a pod's containers stop
+// before its infra container, whose runtime container is deleted only
+// later, after theirs. Releasing what the journal never saw acquired (a
+// container made by the test's setup) is fine, and so is releasing twice:
+// removes are idempotent.
 func (j *journal) unbalanced() []string {
-	type held struct{ op, obj string }
-	var stack []held
+	var held, procs []string // entries, the latest last
 	var problems []string
-	for _, e := range j.snapshot() {
-		op, obj := splitEntry(e)
-		if acquisitions[op] {
-			stack = append(stack, held{op, obj})
-			continue
-		}
-		undoes, ok := releases[op]
-		if !ok {
-			continue
+	release := func(stack []string, e string, undoes []string) []string {
+		_, obj := splitEntry(e)
+		releases := func(h string) bool {
+			op, o := splitEntry(h)
+			return o == obj && slices.Contains(undoes, op)
 		}
 		popped := false
-		for len(stack) > 0 {
-			top := stack[len(stack)-1]
-			if top.obj != obj || !slices.Contains(undoes, top.op) {
-				break
-			}
+		for len(stack) > 0 && releases(stack[len(stack)-1]) {
 			stack, popped = stack[:len(stack)-1], true
 		}
-		if popped {
-			continue
+		if !popped && slices.ContainsFunc(stack, releases) {
+			problems = append(problems, fmt.Sprintf("%q out of order: %q was acquired later and is still held", e, stack[len(stack)-1]))
 		}
-		for _, h := range stack {
-			if h.obj == obj && slices.Contains(undoes, h.op) {
-				problems = append(problems, fmt.Sprintf("%q out of order: %q was acquired later and is still held", e, stack[len(stack)-1].op+" "+stack[len(stack)-1].obj))
-				break
+		return stack
+	}
+	for _, e := range j.snapshot() {
+		op, _ := splitEntry(e)
+		switch {
+		case op == "runtime start":
+			procs = append(procs, e)
+		case acquisitions[op]:
+			held = append(held, e)
+		case releases[op] != nil:
+			if slices.Contains(releases[op], "runtime start") {
+				procs = release(procs, e, []string{"runtime start"})
 			}
+			held = release(held, e, releases[op])
 		}
 	}
-	for _, h := range stack {
-		problems = append(problems, fmt.Sprintf("%q never released", h.op+" "+h.obj))
+	for _, h := range append(held, procs...) {
+		problems = append(problems, fmt.Sprintf("%q never released", h))
 	}
 	return problems
 }
@@ -467,4 +470,37 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 	s.runtimes = map[string]OCIRuntime{"crun": f.runtime}
 	s.ctrHooks = container.Hooks{Records: fakeRecords{Dir: s.containerRecords(), j: j}}
 	return s, f
+}
+
+// The balance check itself: what it must accept and what it must flag.
+func TestJournalBalance(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []string
+		ok      bool
+	}{
+		{"nothing", nil, true},
+		{"reverse order", []string{"rootfs create a", "rootfs mount a", "image mount i", "image unmount i", "rootfs remove a"}, true},
+		{"release of what setup made", []string{"runtime stop x", "runtime delete x"}, true},
+		{"released twice", []string{"runtime create a", "runtime delete a", "runtime delete a"}, true},
+		{"processes stop before the pod's infra", []string{"runtime create p", "runtime start p", "runtime create a", "runtime start a",
+			"runtime stop a", "runtime stop p", "runtime delete a", "runtime delete p"}, true},
+		{"never released", []string{"rootfs create a", "rootfs mount a"}, false},
+		{"released out of order", []string{"rootfs create a", "image mount i", "rootfs remove a", "image unmount i"}, false},
+		{"infra stopped before its container", []string{"runtime create p", "runtime start p", "runtime create a", "runtime start a",
+			"runtime stop p", "runtime stop a", "runtime delete a", "runtime delete p"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newJournal()
+			for _, e := range tc.entries {
+				op, obj := splitEntry(e)
+				if err := j.do(op, obj); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if p := j.unbalanced(); (len(p) == 0) != tc.ok {
+				t.Errorf("unbalanced = %q, want balanced %v", p, tc.ok)
+			}
+		})
+	}
 }

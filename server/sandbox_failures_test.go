@@ -1,0 +1,177 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/sandbox"
+)
+
+// These pods are on the host's network and IPC: RunPodSandbox then pins no
+// namespace and mounts no shm, which would need root. drop_infra is off,
+// so each pod has an infra container, made through the fakes. The pod
+// network's setup, the namespaces and the pod records are not behind a
+// fake: they are root-only or written straight to the state dir.
+
+// runPodWithFakes runs pod "a" on s.
+func runPodWithFakes(t *testing.T, s *Server) (string, error) {
+	t.Helper()
+	resp, err := s.RunPodSandbox(context.Background(), &runtime.RunPodSandboxRequest{Config: hostPod("a")})
+	return resp.GetPodSandboxId(), err
+}
+
+// assertNoPodLeft fails t if anything of pod "a" is left: its name, a
+// record, a store entry, its dir.
+func assertNoPodLeft(t *testing.T, s *Server) {
+	t.Helper()
+	name := sandbox.Name(hostPod("a").GetMetadata())
+	if id, ok := s.podNames.Get(name); ok {
+		t.Errorf("pod name %s left reserved for %s", name, id)
+	}
+	if ents, _ := os.ReadDir(string(s.sandboxRecords())); len(ents) > 0 {
+		t.Errorf("%d pod records left", len(ents))
+	}
+	if list := s.sandboxes.List(); len(list) > 0 {
+		t.Errorf("%d pods left in the store", len(list))
+	}
+	if ents, _ := os.ReadDir(s.config.Runtime.RunDir + "/pods"); len(ents) > 0 {
+		t.Errorf("%d pod dirs left", len(ents))
+	}
+}
+
+// A RunPodSandbox that fails at any step of its infra container reports
+// the step and leaves nothing; the retry makes a whole pod.
+func TestRunPodSandboxFailureAtEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name, step string
+		mention    string
+	}{
+		{name: "pause image pull", step: "image pull", mention: "pull pause image"},
+		{name: "infra rootfs create", step: "rootfs create", mention: "rootfs create"},
+		{name: "infra rootfs mount", step: "rootfs mount", mention: "rootfs mount"},
+		{name: "infra spec write", step: "spec write", mention: "write runtime spec"},
+		{name: "infra runtime create", step: "runtime create", mention: "runtime create"},
+		{name: "infra runtime start", step: "runtime start", mention: "runtime start"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f := fakeServer(t)
+			s.config.Runtime.DropInfra = false
+			if tc.step == "image pull" {
+				delete(f.images.images, "pause")
+			}
+			f.j.failAt(tc.step, 1)
+			_, err := runPodWithFakes(t, s)
+			assertFailedAt(t, f, err, tc.step, tc.mention)
+			assertFailedAt(t, f, err, tc.step, "start infra container of pod")
+			if tc.step != "spec write" && !errors.Is(err, errInjected) {
+				t.Errorf("error %v does not wrap the cause", err)
+			}
+			assertBalanced(t, f.j)
+			assertNoPodLeft(t, s)
+			if _, err := runPodWithFakes(t, s); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+		})
+	}
+}
+
+// podWithContainer is a ready pod "a" with an infra container, its network
+// marked set up, and a running container "app", all through the fakes.
+func podWithContainer(t *testing.T) (*Server, *fakes, *sandbox.Sandbox, string) {
+	t.Helper()
+	s, f := fakeServer(t)
+	s.config.Runtime.DropInfra = false
+	podID, err := runPodWithFakes(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := s.sandboxes.Get(podID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the CNI ADD had run: setting it up needs a pinned netns.
+	if err := sb.SetNetwork(true, []string{"10.88.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := createWithFakes(t, s, sb, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartContainer(context.Background(), &runtime.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	return s, f, sb, id
+}
+
+// A StopPodSandbox that fails at a step reports it and leaves the pod
+// ready, so the kubelet's retry stops it.
+func TestStopPodSandboxFailureAtEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name, step string
+		nth        int
+		mention    string
+	}{
+		{name: "container stop", step: "runtime stop", nth: 1, mention: "stop container"},
+		{name: "infra stop", step: "runtime stop", nth: 2, mention: "stop infra container of pod"},
+		{name: "network teardown", step: "network teardown", nth: 1, mention: "tear down network of pod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f, sb, _ := podWithContainer(t)
+			f.j.failAt(tc.step, tc.nth)
+			_, err := s.StopPodSandbox(context.Background(), &runtime.StopPodSandboxRequest{PodSandboxId: sb.ID})
+			assertFailedAt(t, f, err, tc.step, tc.mention)
+			if !errors.Is(err, errInjected) {
+				t.Errorf("error %v does not wrap the cause", err)
+			}
+			if st := sb.State(); st != sandbox.StateReady {
+				t.Errorf("after the failed stop: %s, want ready", st)
+			}
+			if _, err := s.StopPodSandbox(context.Background(), &runtime.StopPodSandboxRequest{PodSandboxId: sb.ID}); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if st := sb.State(); st != sandbox.StateNotReady || sb.NetworkSetUp() {
+				t.Errorf("after the retry: %s, network set up %v; want not ready, torn down", st, sb.NetworkSetUp())
+			}
+		})
+	}
+}
+
+// A RemovePodSandbox that fails at a step reports it and keeps the pod
+// listed; the retry removes it, and by then everything the pod and its
+// container took is given back, the latest first.
+func TestRemovePodSandboxFailureAtEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name, step string
+		nth        int
+		mention    string
+	}{
+		{name: "network teardown", step: "network teardown", nth: 1, mention: "tear down network of pod"},
+		{name: "container delete", step: "runtime delete", nth: 1, mention: "delete container"},
+		{name: "container rootfs remove", step: "rootfs remove", nth: 1, mention: "rootfs remove"},
+		{name: "infra delete", step: "runtime delete", nth: 2, mention: "remove infra container of pod"},
+		{name: "infra rootfs remove", step: "rootfs remove", nth: 2, mention: "remove infra container of pod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f, sb, _ := podWithContainer(t)
+			f.j.failAt(tc.step, tc.nth)
+			_, err := s.RemovePodSandbox(context.Background(), &runtime.RemovePodSandboxRequest{PodSandboxId: sb.ID})
+			assertFailedAt(t, f, err, tc.step, tc.mention)
+			if !errors.Is(err, errInjected) {
+				t.Errorf("error %v does not wrap the cause", err)
+			}
+			if _, gerr := s.sandboxes.Get(sb.ID); gerr != nil {
+				t.Fatalf("pod gone after a failed remove: %v", gerr)
+			}
+			if _, err := s.RemovePodSandbox(context.Background(), &runtime.RemovePodSandboxRequest{PodSandboxId: sb.ID}); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			assertBalanced(t, f.j)
+			assertNoPodLeft(t, s)
+			assertNoContainerLeft(t, s, sb, "app")
+		})
+	}
+}
