@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -26,7 +27,8 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	}
 	// Taken before the start, so startedAt can never follow the exit.
 	at := time.Now()
-	if err := s.runtimeFor(c.Handler).StartContainer(ctx, s.ociContainer(c)); err != nil {
+	rt, oc := s.runtimeFor(c.Handler), s.ociContainer(c)
+	if err := rt.StartContainer(ctx, oc); err != nil {
 		if aerr := c.AbortStart(); aerr != nil {
 			s.log.Error("clear starting mark", "container", c.ID, "error", aerr)
 		}
@@ -35,9 +37,15 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	}
 	crashpoint.Hit("StartContainer:started")
 	if err := c.Started(at); err != nil {
+		// The process runs, but no record says so: kill it rather than
+		// leave a container running that its status calls created.
+		if kerr := rt.StopContainer(context.WithoutCancel(ctx), oc, 0, syscall.SIGKILL); kerr != nil {
+			s.log.Error("kill a container whose start could not be recorded", "container", c.ID, "error", kerr)
+		}
 		if aerr := c.AbortStart(); aerr != nil {
 			s.log.Error("clear starting mark", "container", c.ID, "error", aerr)
 		}
+		s.checkExit(c)
 		return nil, fmt.Errorf("record start of container %s: %w", c.ID, err)
 	}
 	s.log.Info("container started", "container", c.ID, "name", c.Name)

@@ -183,6 +183,23 @@ func TestStartContainerFailureAtEachStep(t *testing.T) {
 	}
 }
 
+// A start whose "running" cannot be saved kills the process it started: no
+// container runs that its record calls created, and the call fails naming
+// the step.
+func TestStartContainerUnrecordedStartIsKilled(t *testing.T) {
+	s, f, _, id := createdWithFakes(t)
+	f.j.failAt("record save created", 2) // 1: starting, 2: running
+	_, err := s.StartContainer(context.Background(), &runtime.StartContainerRequest{ContainerId: id})
+	assertFailedAt(t, f, err, "record save created", "record start of container")
+	if got := f.runtime.state(id); got == "running" {
+		t.Errorf("the runtime's container is %s after its start could not be recorded", got)
+	}
+	c, _ := s.containers.Get(id)
+	if st := c.Status(); st.State == container.StateRunning || st.Starting {
+		t.Errorf("status %s, starting %v; want not running, not starting", st.State, st.Starting)
+	}
+}
+
 // A StopContainer whose runtime stop fails reports it and leaves the
 // container running; the retry stops it.
 func TestStopContainerFailureAtEachStep(t *testing.T) {
