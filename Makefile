@@ -17,7 +17,7 @@ RIG_PORT  ?= 5000
 # must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps build build-race run rig rig-stop run-rig test check unit integration critest stress bench install clean docs
+.PHONY: all deps build build-race run rig rig-stop run-rig test check unit integration critest stress cover bench install clean docs
 
 all: build
 
@@ -81,6 +81,14 @@ CRITEST_ARGS ?=
 critest: deps build
 	$(GO) build -o bin/berth-critest ./test/critest/cmd/berth-critest
 	./bin/berth-critest run --berth bin/berth --skips test/critest/SKIPS.md --out $(CRITEST_OUT) $(CRITEST_ARGS)
+
+# Statement coverage of server/ from its unit tests alone (fakes, no root
+# needed for most of them); the profile goes to $(COVER_OUT).
+COVER_OUT ?= $(CURDIR)/_output/cover
+cover:
+	@mkdir -p $(COVER_OUT)
+	$(GO) test -tags "$(TAGS)" -count=1 -coverprofile=$(COVER_OUT)/server.out ./server/
+	@$(GO) tool cover -func=$(COVER_OUT)/server.out | tail -n 1
 
 # The integration suite and critest while a CPU hog keeps every core busy,
 # as on a busy node: races show up here that an idle machine hides. Not part
