@@ -212,27 +212,54 @@ func (r *Registry) Push(ctx context.Context, img Image) error {
 	return nil
 }
 
-// PushAll pushes every image, a few at a time.
+// PushAll pushes every image, a few repositories at a time. Images of one
+// repository (pause:3.9 and pause:3.10) go one after the other: they share
+// blobs, and docker-registry's filesystem store answers a blob check with
+// 500 while another push of that blob into the same repository writes its
+// link (seen as "trying to reuse blob ...: 500" on a busy machine).
 func (r *Registry) PushAll(ctx context.Context, images []Image) error {
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, 4)
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		sem    = make(chan struct{}, 4)
+		byRepo = map[string][]Image{}
+		repos  []string
 	)
 	for _, img := range images {
+		repo := repository(img.Ref)
+		if _, ok := byRepo[repo]; !ok {
+			repos = append(repos, repo)
+		}
+		byRepo[repo] = append(byRepo[repo], img)
+	}
+	for _, repo := range repos {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := r.Push(ctx, img); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+			for _, img := range byRepo[repo] {
+				if err := r.Push(ctx, img); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
 			}
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// repository is ref without its tag or digest: "registry.k8s.io/pause"
+// for "registry.k8s.io/pause:3.9".
+func repository(ref string) string {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 // blobGetRE matches an access-log line for a blob download, e.g.

@@ -106,3 +106,16 @@ func TestRegistriesConfMirrorsRealNames(t *testing.T) {
 		t.Fatalf("skopeo %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
+
+func TestRepository(t *testing.T) {
+	for ref, want := range map[string]string{
+		"registry.k8s.io/pause:3.9":             "registry.k8s.io/pause",
+		"127.0.0.1:5000/busybox":                "127.0.0.1:5000/busybox",
+		"127.0.0.1:5000/busybox:1.36":           "127.0.0.1:5000/busybox",
+		"gcr.io/x/test-image-digest@sha256:abc": "gcr.io/x/test-image-digest",
+	} {
+		if got := repository(ref); got != want {
+			t.Errorf("repository(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
