@@ -2,7 +2,6 @@ package oci
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -280,11 +279,7 @@ func exitedFully(pid int, started string) bool {
 
 func writeSpec(t *testing.T, bundle string, spec *specs.Spec) {
 	t.Helper()
-	b, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+	if err := WriteSpec(bundle, spec); err != nil {
 		t.Fatal(err)
 	}
 }

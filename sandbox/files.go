@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -99,27 +98,6 @@ func hostsFile(hostname string, ips []string) []byte {
 		fmt.Fprintf(&b, "%s\t%s\n", ips[0], hostname)
 	}
 	return b.Bytes()
-}
-
-// MountShm gives the pod a /dev/shm of its own: a tmpfs of size bytes.
-func (s *Sandbox) MountShm(size int64) error {
-	if err := os.MkdirAll(s.ShmPath(), 0o755); err != nil {
-		return fmt.Errorf("create shm dir: %w", err)
-	}
-	opts := fmt.Sprintf("mode=1777,size=%d", size)
-	if err := unix.Mount("shm", s.ShmPath(), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
-		return fmt.Errorf("mount shm tmpfs on %s: %w", s.ShmPath(), err)
-	}
-	return nil
-}
-
-// UnmountShm releases the pod's /dev/shm; unmounting what is not mounted
-// succeeds, so stop and remove can both call it.
-func (s *Sandbox) UnmountShm() error {
-	if err := unix.Unmount(s.ShmPath(), unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount shm %s: %w", s.ShmPath(), err)
-	}
-	return nil
 }
 
 func writeFile(path string, content []byte) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/specgen"
+	"github.com/berth-dev/berth/storage"
 )
 
 // CreateContainer creates a container in a pod: its name, root filesystem,
@@ -118,7 +119,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	undos.Add("delete container record", func() error { return c.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("CreateContainer:recorded")
 
-	if err := s.rootfs.CreateRootfs(ctx, id, name, img.ID, encodeRootfsMetadata(sb.ID, "container")); err != nil {
+	if err := s.rootfs.CreateRootfs(ctx, id, name, img.ID, storage.Owner{Pod: sb.ID, Kind: storage.KindContainer}); err != nil {
 		return nil, err
 	}
 	undos.Add("remove rootfs", func() error { return s.rootfs.RemoveRootfs(id) })
@@ -163,7 +164,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		Uid: int64(res.User.UID), Gid: int64(res.User.GID), SupplementalGroups: int64s(res.User.AdditionalGids),
 	}}
 	undos.Add("remove volume dirs", func() error { return os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", id)) })
-	if err := writeSpec(c.Bundle, res.Spec); err != nil {
+	if err := oci.WriteSpec(c.Bundle, res.Spec); err != nil {
 		return nil, err
 	}
 

@@ -7,6 +7,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-dev/berth/internal/checkpoint"
+	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/storage"
@@ -30,7 +32,7 @@ type ImageStore interface {
 
 // RootfsStore is what the server uses of the containers' root filesystems.
 type RootfsStore interface {
-	CreateRootfs(ctx context.Context, id, name, imageID, metadata string) error
+	CreateRootfs(ctx context.Context, id, name, imageID string, owner storage.Owner) error
 	MountRootfs(id string) (string, error)
 	// RootfsRunDir is the directory the container's bundle lives in.
 	RootfsRunDir(id string) (string, error)
@@ -46,6 +48,29 @@ type PodNetwork interface {
 	Setup(ctx context.Context, pod network.Pod) (*network.Result, error)
 	Teardown(ctx context.Context, pod network.Pod) error
 	GC(ctx context.Context, keep []network.Pod) error
+}
+
+// PodNamespaces is what the server uses of the host to give a pod
+// namespaces of its own and a /dev/shm: pinning them and mounting it need
+// root (namespaces.Host).
+type PodNamespaces interface {
+	Pin(ctx context.Context, podID string, opts namespaces.Options) (*namespaces.Pinned, error)
+	Unpin(p *namespaces.Pinned) error
+	// Remove unpins every namespace of the pod, when the Pinned value is
+	// not at hand (a pod restored from its record, a leftover).
+	Remove(podID string) error
+	List() ([]string, error)
+	PinPath(kind, podID string) string
+	IsPinned(path string) bool
+	MountShm(path string, size int64) error
+	UnmountShm(path string) error
+}
+
+// Records is where one kind of record (pods' or containers') is kept
+// across restarts: a checkpoint.Dir in production.
+type Records interface {
+	Save(id string, v any) error
+	Delete(id string) error
 }
 
 // OCIRuntime is what the server uses of one runtime handler.
@@ -70,8 +95,10 @@ type OCIRuntime interface {
 }
 
 var (
-	_ ImageStore  = (*storage.ImageService)(nil)
-	_ RootfsStore = (*storage.RootfsService)(nil)
-	_ PodNetwork  = (*network.Manager)(nil)
-	_ OCIRuntime  = (*oci.Runtime)(nil)
+	_ ImageStore    = (*storage.ImageService)(nil)
+	_ RootfsStore   = (*storage.RootfsService)(nil)
+	_ PodNetwork    = (*network.Manager)(nil)
+	_ PodNamespaces = namespaces.Host{}
+	_ Records       = checkpoint.Dir("")
+	_ OCIRuntime    = (*oci.Runtime)(nil)
 )

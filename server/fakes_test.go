@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,8 +20,10 @@ import (
 	"github.com/berth-dev/berth/container"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/checkpoint"
+	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -36,18 +39,22 @@ var errInjected = errors.New("injected fault")
 // removing a rootfs unmounts it too, deleting a runtime container stops
 // its process too.
 var releases = map[string][]string{
-	"record delete":    {"record create"},
-	"rootfs remove":    {"rootfs mount", "rootfs create"},
-	"image unmount":    {"image mount"},
-	"runtime delete":   {"runtime start", "runtime create"},
-	"runtime stop":     {"runtime start"},
-	"network teardown": {"network setup"},
+	"record delete":     {"record create"},
+	"rootfs remove":     {"rootfs mount", "rootfs create"},
+	"image unmount":     {"image mount"},
+	"runtime delete":    {"runtime start", "runtime create"},
+	"runtime stop":      {"runtime start"},
+	"network teardown":  {"network setup"},
+	"namespaces unpin":  {"namespaces pin"},
+	"namespaces remove": {"namespaces pin"},
+	"shm unmount":       {"shm mount"},
 }
 
 // acquisitions are the ops that take something a release must give back.
 var acquisitions = map[string]bool{
 	"record create": true, "rootfs create": true, "rootfs mount": true, "image mount": true,
 	"runtime create": true, "runtime start": true, "network setup": true,
+	"namespaces pin": true, "shm mount": true,
 }
 
 type journal struct {
@@ -223,7 +230,7 @@ type fakeRootfs struct {
 	dir string
 }
 
-func (f *fakeRootfs) CreateRootfs(_ context.Context, id, _, _, _ string) error {
+func (f *fakeRootfs) CreateRootfs(_ context.Context, id, _, _ string, _ storage.Owner) error {
 	if err := f.j.do("rootfs create", id); err != nil {
 		return err
 	}
@@ -298,6 +305,91 @@ func (f *fakeNetwork) Teardown(_ context.Context, pod network.Pod) error {
 }
 
 func (f *fakeNetwork) GC(context.Context, []network.Pod) error { return f.j.do("network gc", "-") }
+
+// fakeNamespaces pins a pod's namespaces as plain files under dir (a pin
+// is a file whose content is "pinned") and mounts nothing for its shm.
+// Either can be told to fail; a pin whose namespace is gone, as after a
+// reboot, is a test's os.Remove of the file.
+type fakeNamespaces struct {
+	j   *journal
+	dir string
+}
+
+func (f *fakeNamespaces) Pin(_ context.Context, podID string, opts namespaces.Options) (*namespaces.Pinned, error) {
+	if err := f.j.do("namespaces pin", podID); err != nil {
+		return nil, err
+	}
+	p := &namespaces.Pinned{PodID: podID}
+	for _, pin := range []struct {
+		want bool
+		kind string
+		path *string
+	}{{opts.NewNet, namespaces.KindNet, &p.Net}, {opts.NewIPC, namespaces.KindIPC, &p.IPC}, {opts.NewUTS, namespaces.KindUTS, &p.UTS}} {
+		if !pin.want {
+			continue
+		}
+		*pin.path = f.PinPath(pin.kind, podID)
+		if err := os.MkdirAll(filepath.Dir(*pin.path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(*pin.path, []byte("pinned"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (f *fakeNamespaces) Unpin(p *namespaces.Pinned) error {
+	if err := f.j.do("namespaces unpin", p.PodID); err != nil {
+		return err
+	}
+	for _, path := range []string{p.Net, p.IPC, p.UTS} {
+		if path != "" {
+			os.Remove(path)
+		}
+	}
+	return nil
+}
+
+func (f *fakeNamespaces) Remove(podID string) error {
+	if err := f.j.do("namespaces remove", podID); err != nil {
+		return err
+	}
+	for _, kind := range []string{namespaces.KindNet, namespaces.KindIPC, namespaces.KindUTS} {
+		os.Remove(f.PinPath(kind, podID))
+	}
+	return nil
+}
+
+func (f *fakeNamespaces) List() ([]string, error) {
+	seen := map[string]bool{}
+	for _, kind := range []string{namespaces.KindNet, namespaces.KindIPC, namespaces.KindUTS} {
+		ents, _ := os.ReadDir(filepath.Join(f.dir, kind))
+		for _, e := range ents {
+			seen[e.Name()] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+func (f *fakeNamespaces) PinPath(kind, podID string) string { return filepath.Join(f.dir, kind, podID) }
+
+func (f *fakeNamespaces) IsPinned(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && string(b) == "pinned"
+}
+
+// The shm of a pod is <pod dir>/shm: the pod's id names it.
+func (f *fakeNamespaces) MountShm(path string, _ int64) error {
+	if err := f.j.do("shm mount", filepath.Base(filepath.Dir(path))); err != nil {
+		return err
+	}
+	return os.MkdirAll(path, 0o755)
+}
+
+func (f *fakeNamespaces) UnmountShm(path string) error {
+	return f.j.do("shm unmount", filepath.Base(filepath.Dir(path)))
+}
 
 // fakeRuntime keeps the state of each container it made; a stopped
 // container has exited with code 0.
@@ -402,8 +494,8 @@ func (f *fakeRuntime) Attach(context.Context, *oci.Container, oci.Streams) error
 	return fmt.Errorf("attach in the fake runtime: %w", errdefs.ErrNotImplemented)
 }
 
-// fakeRecords keeps container records in a checkpoint dir, as production
-// does, and journals them: the first save is "record create", a later one
+// fakeRecords keeps pod or container records in a checkpoint dir, as
+// production does, and journals them: the first save is "record create", a later one
 // "record save <phase>", the deletion "record delete".
 type fakeRecords struct {
 	checkpoint.Dir
@@ -434,6 +526,10 @@ func recordPhase(v any) string {
 		return string(r.Phase)
 	case *container.Record:
 		return string(r.Phase)
+	case sandbox.Record:
+		return string(r.Phase)
+	case *sandbox.Record:
+		return string(r.Phase)
 	}
 	return "?"
 }
@@ -444,11 +540,12 @@ type fakes struct {
 	images  *fakeImages
 	rootfs  *fakeRootfs
 	network *fakeNetwork
+	ns      *fakeNamespaces
 	runtime *fakeRuntime
 }
 
-// fakeServer is unitServer with every subsystem a fake and the container
-// records journaled. It knows the images "busybox", "data" and the pause
+// fakeServer is unitServer with every subsystem a fake and the records
+// journaled. It knows the images "busybox", "data" and the pause
 // image.
 func fakeServer(t *testing.T) (*Server, *fakes) {
 	t.Helper()
@@ -459,6 +556,7 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 		images:  &fakeImages{j: j, images: map[string]*storage.Image{}, dir: t.TempDir()},
 		rootfs:  &fakeRootfs{j: j, dir: t.TempDir()},
 		network: &fakeNetwork{j: j},
+		ns:      &fakeNamespaces{j: j, dir: t.TempDir()},
 		runtime: &fakeRuntime{j: j, ctrs: map[string]string{}},
 	}
 	s.config.Image.PauseImage = "pause"
@@ -466,7 +564,8 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 	for _, ref := range []string{"busybox", "data", "pause"} {
 		f.images.images[ref] = fakeImage(ref)
 	}
-	s.images, s.rootfs, s.network = f.images, f.rootfs, f.network
+	s.images, s.rootfs, s.network, s.ns = f.images, f.rootfs, f.network, f.ns
+	s.podRecords = fakeRecords{Dir: s.sandboxRecords(), j: j}
 	s.runtimes = map[string]OCIRuntime{"crun": f.runtime}
 	s.ctrHooks = container.Hooks{Records: fakeRecords{Dir: s.containerRecords(), j: j}}
 	return s, f

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,7 +27,7 @@ func (s *Server) Recover(ctx context.Context) error {
 	}
 	for id, err := range bad {
 		s.log.Error("unreadable pod record: its pod is treated as a leftover", "pod", id, "error", err)
-		s.sandboxRecords().Delete(id)
+		s.podRecords.Delete(id)
 	}
 	ctrs, bad, err := checkpoint.Load[container.Record](s.containerRecords())
 	if err != nil {
@@ -36,7 +35,7 @@ func (s *Server) Recover(ctx context.Context) error {
 	}
 	for id, err := range bad {
 		s.log.Error("unreadable container record: its container is treated as a leftover", "container", id, "error", err)
-		s.containerRecords().Delete(id)
+		s.ctrHooks.Records.Delete(id)
 	}
 
 	for _, rec := range pods {
@@ -74,7 +73,7 @@ func (s *Server) Recover(ctx context.Context) error {
 // recoverSandbox restores one pod. A pod whose pinned namespaces are gone
 // (the node rebooted: the run dir is a tmpfs) is NotReady with no network.
 func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
-	sb, err := sandbox.FromRecord(rec, s.sandboxRecords())
+	sb, err := sandbox.FromRecord(rec, s.podRecords)
 	if err != nil {
 		s.log.Error("restore pod", "pod", rec.ID, "error", err)
 		return
@@ -88,7 +87,7 @@ func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
 		// so yet: the undo must try every step.
 		sb.InfraID = sb.ID
 		if !sb.HostNetwork() {
-			sb.NS.Net = namespaces.PinPath(s.nsDir(), namespaces.KindNet, sb.ID)
+			sb.NS.Net = s.ns.PinPath(namespaces.KindNet, sb.ID)
 			if err := sb.SetNetwork(true, nil); err != nil {
 				s.log.Error("restore pod", "pod", sb.ID, "error", err)
 			}
@@ -99,7 +98,7 @@ func (s *Server) recoverSandbox(ctx context.Context, rec *sandbox.Record) {
 	}
 	if sb.Phase() == lifecycle.Created && sb.State() == sandbox.StateReady && !s.sandboxAlive(sb) {
 		s.log.Warn("pod's namespaces or infra process are gone; it is not ready", "pod", sb.ID)
-		netGone := sb.NS.Net != "" && !namespaces.IsPinned(sb.NS.Net)
+		netGone := sb.NS.Net != "" && !s.ns.IsPinned(sb.NS.Net)
 		if err := sb.Update(func(st *sandbox.Status) error {
 			st.State = sandbox.StateNotReady
 			st.NetworkSetUp = st.NetworkSetUp && !netGone
@@ -135,7 +134,7 @@ func (s *Server) recoverInfraPid(sb *sandbox.Sandbox) {
 // its infra process (if any) runs.
 func (s *Server) sandboxAlive(sb *sandbox.Sandbox) bool {
 	for _, p := range []string{sb.NS.Net, sb.NS.IPC, sb.NS.UTS} {
-		if p != "" && !namespaces.IsPinned(p) {
+		if p != "" && !s.ns.IsPinned(p) {
 			return false
 		}
 	}
@@ -227,19 +226,18 @@ func (s *Server) removeLeftovers(ctx context.Context) {
 	}
 	if rootfs, err := s.rootfs.ListRootfs(); err == nil {
 		for _, r := range rootfs {
-			var md rootfsMetadata
-			if json.Unmarshal([]byte(r.Metadata), &md) != nil || md.Owner != "berth" || known[r.ID] {
+			if r.Owner == nil || known[r.ID] {
 				continue // another tool's container, or one of ours
 			}
 			s.log.Info("removing leftover storage container", "id", r.ID, "names", r.Names)
 			s.removeLeftoverContainer(ctx, r.ID)
 		}
 	}
-	if ids, err := namespaces.List(s.nsDir()); err == nil {
+	if ids, err := s.ns.List(); err == nil {
 		for _, id := range ids {
 			if !known[id] {
 				s.log.Info("removing leftover pinned namespaces", "pod", id)
-				if err := namespaces.Remove(s.nsDir(), id); err != nil {
+				if err := s.ns.Remove(id); err != nil {
 					s.log.Warn("remove leftover namespaces", "pod", id, "error", err)
 				}
 			}
@@ -250,7 +248,10 @@ func (s *Server) removeLeftovers(ctx context.Context) {
 		for _, e := range entries {
 			if !known[e.Name()] {
 				sb := &sandbox.Sandbox{ID: e.Name(), Dir: filepath.Join(podsDir, e.Name())}
-				sb.UnmountShm()
+				if err := s.ns.UnmountShm(sb.ShmPath()); err != nil {
+					s.log.Warn("unmount leftover shm", "pod", sb.ID, "error", err)
+					continue // removing the dir would reach into the mount
+				}
 				os.RemoveAll(sb.Dir)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -11,11 +12,9 @@ import (
 	"github.com/berth-dev/berth/sandbox"
 )
 
-// These pods are on the host's network and IPC: RunPodSandbox then pins no
-// namespace and mounts no shm, which would need root. drop_infra is off,
-// so each pod has an infra container, made through the fakes. The pod
-// network's setup, the namespaces and the pod records are not behind a
-// fake: they are root-only or written straight to the state dir.
+// hostPod's pods are on the host's network and IPC, with drop_infra off:
+// each has an infra container, made through the fakes. netPod's have
+// namespaces of their own, pinned by the fake, and no infra container.
 
 // runPodWithFakes runs pod "a" on s.
 func runPodWithFakes(t *testing.T, s *Server) (string, error) {
@@ -172,6 +171,91 @@ func TestRemovePodSandboxFailureAtEachStep(t *testing.T) {
 			assertBalanced(t, f.j)
 			assertNoPodLeft(t, s)
 			assertNoContainerLeft(t, s, sb, "app")
+		})
+	}
+}
+
+// netPod is a kubelet-shaped pod with its own network, IPC and UTS
+// namespaces and a pid namespace per container: no infra container.
+func netPod(name string) *runtime.PodSandboxConfig {
+	cfg := hostNetworkPod(name)
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtime.NamespaceMode_POD
+	return cfg
+}
+
+// A RunPodSandbox of a pod with namespaces of its own that fails at any
+// step before its infra container reports the step and leaves nothing:
+// no pin, no shm, no network, no record, no dir, no name. The retry makes
+// a whole pod, and removing it gives everything back, the latest first.
+func TestRunPodSandboxNamespacesFailureAtEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name, step string
+		mention    string
+	}{
+		{name: "pod record", step: "record create", mention: "record create"},
+		{name: "pod dir", step: "pod dir", mention: "create pod dir"},
+		{name: "namespaces", step: "namespaces pin", mention: "pin namespaces of pod"},
+		{name: "shm", step: "shm mount", mention: "shm mount"},
+		{name: "network setup", step: "network setup", mention: "set up network of pod"},
+		{name: "network record", step: "record save creating", mention: "record save creating"},
+		{name: "ready record", step: "record save created", mention: "record save created"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f := fakeServer(t)
+			req := &runtime.RunPodSandboxRequest{Config: netPod("a")}
+			if tc.step == "pod dir" {
+				// A file where the pods' dirs go: making the pod's fails.
+				if err := os.WriteFile(s.config.Runtime.RunDir+"/pods", nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				f.j.failAt(tc.step, 1)
+			}
+			_, err := s.RunPodSandbox(context.Background(), req)
+			if tc.step == "pod dir" {
+				if err == nil || !strings.Contains(err.Error(), tc.mention) {
+					t.Fatalf("error %v does not name the step (%q)", err, tc.mention)
+				}
+				os.Remove(s.config.Runtime.RunDir + "/pods")
+			} else {
+				assertFailedAt(t, f, err, tc.step, tc.mention)
+				if !errors.Is(err, errInjected) {
+					t.Errorf("error %v does not wrap the cause", err)
+				}
+			}
+			assertBalanced(t, f.j)
+			assertNoPodLeft(t, s)
+			if pins, _ := f.ns.List(); len(pins) > 0 {
+				t.Errorf("pins left: %v", pins)
+			}
+
+			resp, err := s.RunPodSandbox(context.Background(), req)
+			if err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			sb, err := s.sandboxes.Get(resp.GetPodSandboxId())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sb.State() != sandbox.StateReady || !sb.NetworkSetUp() || !f.ns.IsPinned(sb.NS.Net) || !f.ns.IsPinned(sb.NS.IPC) || !f.ns.IsPinned(sb.NS.UTS) {
+				t.Errorf("retried pod: state %s, network set up %v, pins %+v; want ready with its namespaces", sb.State(), sb.NetworkSetUp(), sb.NS)
+			}
+			for _, call := range []func() error{
+				func() error {
+					_, err := s.StopPodSandbox(context.Background(), &runtime.StopPodSandboxRequest{PodSandboxId: sb.ID})
+					return err
+				},
+				func() error {
+					_, err := s.RemovePodSandbox(context.Background(), &runtime.RemovePodSandboxRequest{PodSandboxId: sb.ID})
+					return err
+				},
+			} {
+				if err := call(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			assertBalanced(t, f.j)
+			assertNoPodLeft(t, s)
 		})
 	}
 }

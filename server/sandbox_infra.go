@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -21,19 +19,6 @@ import (
 // infraStopTimeout bounds how long the pause process gets to exit on
 // SIGTERM; it holds nothing, so it never needs long.
 const infraStopTimeout = 5 * time.Second
-
-// rootfsMetadata is stored with every storage container Berth makes, so
-// start-up can tell Berth's own leftovers from other tools' containers.
-type rootfsMetadata struct {
-	Owner string `json:"owner"` // "berth"
-	Pod   string `json:"pod"`
-	Kind  string `json:"kind"` // "infra" or "container"
-}
-
-func encodeRootfsMetadata(pod, kind string) string {
-	b, _ := json.Marshal(rootfsMetadata{Owner: "berth", Pod: pod, Kind: kind})
-	return string(b)
-}
 
 // pauseImage returns the configured pause image, pulling it when missing as
 // the kubelet never pulls it itself.
@@ -76,7 +61,7 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 		return err
 	}
 	id := sb.ID
-	if err := s.rootfs.CreateRootfs(ctx, id, sb.Name, img.ID, encodeRootfsMetadata(sb.ID, "infra")); err != nil {
+	if err := s.rootfs.CreateRootfs(ctx, id, sb.Name, img.ID, storage.Owner{Pod: sb.ID, Kind: storage.KindInfra}); err != nil {
 		return err
 	}
 	undos.Add("remove infra rootfs", func() error { return s.rootfs.RemoveRootfs(id) })
@@ -100,7 +85,7 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 	if err != nil {
 		return err
 	}
-	if err := writeSpec(bundle, spec); err != nil {
+	if err := oci.WriteSpec(bundle, spec); err != nil {
 		return err
 	}
 	sb.InfraID, sb.InfraBundle = id, bundle
@@ -117,17 +102,6 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox, undos *und
 		return err
 	}
 	s.log.Debug("infra container started", "pod", sb.ID, "handler", rt.Name())
-	return nil
-}
-
-func writeSpec(bundle string, spec any) error {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("encode runtime spec: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
-		return fmt.Errorf("write runtime spec: %w", err)
-	}
 	return nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/crashpoint"
 	"github.com/berth-dev/berth/internal/lifecycle"
-	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -62,11 +61,11 @@ func (s *Server) removePodSandbox(ctx context.Context, sb *sandbox.Sandbox) erro
 			return fmt.Errorf("remove infra container of pod %s: %w", sb.ID, err)
 		}
 	}
-	if err := namespaces.Remove(s.nsDir(), sb.ID); err != nil {
+	if err := s.ns.Remove(sb.ID); err != nil {
 		return fmt.Errorf("remove namespaces of pod %s: %w", sb.ID, err)
 	}
 	crashpoint.Hit("RemovePodSandbox:namespaces")
-	if err := sb.UnmountShm(); err != nil {
+	if err := s.ns.UnmountShm(sb.ShmPath()); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(sb.Dir); err != nil {

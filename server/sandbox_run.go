@@ -111,7 +111,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 	undos.Add("release pod name "+name, func() error { s.podNames.Release(name, id); return nil })
 
-	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id), s.sandboxRecords())
+	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id), s.podRecords)
 	sb.CgroupParent = s.cgroupParent(cfg)
 	log := s.log.With("pod", id, "name", name)
 	// The record goes first and its deletion is the last undo: a crash at
@@ -128,8 +128,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 
 	inflight.SetStage(ctx, "pod namespaces")
 	hostname := cfg.GetHostname()
-	pins, err := namespaces.Pin(ctx, id, namespaces.Options{
-		Dir:      s.nsDir(),
+	pins, err := s.ns.Pin(ctx, id, namespaces.Options{
 		NewNet:   !hostNet,
 		NewIPC:   !hostIPC,
 		NewUTS:   !hostNet,
@@ -140,15 +139,15 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		return nil, fmt.Errorf("pin namespaces of pod %s: %w", id, err)
 	}
 	sb.NS = pins
-	undos.Add("unpin namespaces", func() error { return namespaces.Unpin(pins) })
+	undos.Add("unpin namespaces", func() error { return s.ns.Unpin(pins) })
 	crashpoint.Hit("RunPodSandbox:namespaces")
 
 	if !hostIPC {
 		size, _ := config.ParseSize(s.config.Runtime.ShmSize) // validated at start-up
-		if err := sb.MountShm(size); err != nil {
+		if err := s.ns.MountShm(sb.ShmPath(), size); err != nil {
 			return nil, err
 		}
-		undos.Add("unmount shm", sb.UnmountShm)
+		undos.Add("unmount shm", func() error { return s.ns.UnmountShm(sb.ShmPath()) })
 	}
 	if err := sb.WriteResolvConf(sandbox.NodeResolvConf); err != nil {
 		return nil, err
@@ -211,8 +210,6 @@ func mergeSysctls(defaults []string, pod map[string]string) map[string]string {
 	}
 	return out
 }
-
-func (s *Server) nsDir() string { return filepath.Join(s.config.Runtime.RunDir, "ns") }
 
 // cgroupParent is the pod's cgroup parent: the one it asked for, or the
 // default of the configured cgroup manager, which specgen decides.

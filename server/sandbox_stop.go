@@ -65,7 +65,7 @@ func (s *Server) stopPodSandboxLocked(ctx context.Context, sb *sandbox.Sandbox) 
 		}
 		crashpoint.Hit("StopPodSandbox:network")
 	}
-	if err := sb.UnmountShm(); err != nil {
+	if err := s.ns.UnmountShm(sb.ShmPath()); err != nil {
 		return err
 	}
 	if sb.State() != sandbox.StateNotReady {

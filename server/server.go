@@ -34,6 +34,7 @@ type Server struct {
 	images  ImageStore
 	rootfs  RootfsStore
 	network PodNetwork
+	ns      PodNamespaces
 	events  EventPublisher
 	stats   *statsState
 
@@ -41,8 +42,11 @@ type Server struct {
 	runtimes   map[string]OCIRuntime
 
 	sandboxes *sandbox.Store
-	podNames  *registrar.Registrar
-	podLocks  *keylock.Locks
+	// podRecords keeps every pod's record; the sandbox package writes it
+	// as part of a status update.
+	podRecords Records
+	podNames   *registrar.Registrar
+	podLocks   *keylock.Locks
 
 	// podCreates and ctrCreates keep creations whose caller gave up, for
 	// the caller's retry.
@@ -72,6 +76,8 @@ type Deps struct {
 	Images  ImageStore
 	Rootfs  RootfsStore
 	Network PodNetwork
+	// Namespaces pins pods' namespaces and mounts their shm.
+	Namespaces PodNamespaces
 	// Runtimes are the OCI runtime handlers by name.
 	Runtimes map[string]OCIRuntime
 	// Events receives container lifecycle events; nil drops them.
@@ -93,6 +99,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		images:     deps.Images,
 		rootfs:     deps.Rootfs,
 		network:    deps.Network,
+		ns:         deps.Namespaces,
 		runtimes:   deps.Runtimes,
 		sandboxes:  sandbox.NewStore(),
 		podNames:   registrar.New(),
@@ -103,6 +110,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 		appArmor:   specgen.AppArmorEnabled(),
 		host:       specgen.ProbeHost(),
 	}
+	s.podRecords = s.sandboxRecords()
 	s.ctrHooks = container.Hooks{Records: s.containerRecords(), Changed: s.containerChanged}
 	s.podCreates = inflight.New("pod sandbox", abandonAfter, s.removeAbandonedPod)
 	s.ctrCreates = inflight.New("container", abandonAfter, s.removeAbandonedContainer)

@@ -47,7 +47,10 @@ func unitServer(t *testing.T) *Server {
 		ctrNames:   registrar.New(),
 		ctrLocks:   keylock.New(),
 		host:       specgen.ProbeHost(),
+		// No pod of a unit test pins namespaces unless it asks the fakes.
+		ns: &fakeNamespaces{j: newJournal(), dir: dir + "/run/ns"},
 	}
+	s.podRecords = s.sandboxRecords()
 	s.ctrHooks = container.Hooks{Records: s.containerRecords()}
 	s.podCreates = inflight.New("pod sandbox", time.Minute, func(string) {})
 	s.ctrCreates = inflight.New("container", time.Minute, func(string) {})
@@ -68,7 +71,7 @@ func hostNetworkPod(name string) *runtime.PodSandboxConfig {
 // addReadyPod adds a ready pod with id and cfg to s's store.
 func addReadyPod(t *testing.T, s *Server, id string, cfg *runtime.PodSandboxConfig) *sandbox.Sandbox {
 	t.Helper()
-	sb := sandbox.New(id, sandbox.Name(cfg.GetMetadata()), cfg, "", "crun", filepath.Join(s.config.Runtime.RunDir, "pods", id), s.sandboxRecords())
+	sb := sandbox.New(id, sandbox.Name(cfg.GetMetadata()), cfg, "", "crun", filepath.Join(s.config.Runtime.RunDir, "pods", id), s.podRecords)
 	sb.NS = &namespaces.Pinned{PodID: id} // the host's network; IPC and UTS unpinned in a unit test
 	if err := sb.Update(func(st *sandbox.Status) error {
 		st.State, st.Phase = sandbox.StateReady, lifecycle.Created

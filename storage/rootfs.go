@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,11 +20,49 @@ type RootfsService struct {
 	store cstorage.Store
 }
 
-// CreateRootfs makes the storage container id, named name, from imageID.
-// metadata is stored with it (Berth writes which pod it belongs to, so
-// start-up can tell its own leftovers from other tools' containers).
-func (s *RootfsService) CreateRootfs(ctx context.Context, id, name, imageID, metadata string) error {
-	_, err := s.store.CreateContainer(id, []string{name}, imageID, "", metadata, nil)
+// Kinds of root filesystem Berth makes.
+const (
+	KindInfra     = "infra"
+	KindContainer = "container"
+)
+
+// Owner says which pod's container a root filesystem is. It is stored as
+// the storage container's metadata, so that start-up tells Berth's own
+// leftovers from other tools' containers (podman's, buildah's) in a shared
+// store.
+type Owner struct {
+	Pod  string
+	Kind string // KindInfra or KindContainer
+}
+
+// ownerMetadata is Owner as stored; "owner" marks the container Berth's.
+type ownerMetadata struct {
+	Owner string `json:"owner"` // "berth"
+	Pod   string `json:"pod"`
+	Kind  string `json:"kind"`
+}
+
+const ownerName = "berth"
+
+func encodeOwner(o Owner) string {
+	b, _ := json.Marshal(ownerMetadata{Owner: ownerName, Pod: o.Pod, Kind: o.Kind})
+	return string(b)
+}
+
+// decodeOwner reads the owner back; ok is false for another tool's
+// container or metadata Berth did not write.
+func decodeOwner(metadata string) (o Owner, ok bool) {
+	var md ownerMetadata
+	if json.Unmarshal([]byte(metadata), &md) != nil || md.Owner != ownerName {
+		return Owner{}, false
+	}
+	return Owner{Pod: md.Pod, Kind: md.Kind}, true
+}
+
+// CreateRootfs makes the storage container id, named name, from imageID,
+// marked as owner's.
+func (s *RootfsService) CreateRootfs(ctx context.Context, id, name, imageID string, owner Owner) error {
+	_, err := s.store.CreateContainer(id, []string{name}, imageID, "", encodeOwner(owner), nil)
 	switch {
 	case errors.Is(err, cstorage.ErrDuplicateName), errors.Is(err, cstorage.ErrDuplicateID):
 		return fmt.Errorf("create rootfs %s (%s): %v: %w", id, name, err, errdefs.ErrAlreadyExists)
@@ -79,10 +118,12 @@ func (s *RootfsService) RootfsRunDir(id string) (string, error) {
 
 // Rootfs is a storage container as start-up recovery sees it.
 type Rootfs struct {
-	ID       string
-	Names    []string
-	ImageID  string
-	Metadata string
+	ID      string
+	Names   []string
+	ImageID string
+	// Owner is the pod whose container it is; nil when Berth did not make
+	// it.
+	Owner *Owner
 }
 
 // ListRootfs lists every storage container in the store, Berth's and others'.
@@ -93,7 +134,11 @@ func (s *RootfsService) ListRootfs() ([]Rootfs, error) {
 	}
 	out := make([]Rootfs, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, Rootfs{ID: c.ID, Names: c.Names, ImageID: c.ImageID, Metadata: c.Metadata})
+		r := Rootfs{ID: c.ID, Names: c.Names, ImageID: c.ImageID}
+		if o, ok := decodeOwner(c.Metadata); ok {
+			r.Owner = &o
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

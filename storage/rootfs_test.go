@@ -19,13 +19,14 @@ func TestRootfsLifecycle(t *testing.T) {
 	storagetest.Import(t, r.svc.store, img, "example.test/app:1")
 	const id, name = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "k8s_app_pod"
 
-	if err := r.rootfs.CreateRootfs(testCtx(t), id, name, img.ID(), "meta"); err != nil {
+	owner := Owner{Pod: "pod-1", Kind: KindContainer}
+	if err := r.rootfs.CreateRootfs(testCtx(t), id, name, img.ID(), owner); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if err := r.rootfs.CreateRootfs(testCtx(t), id, name, img.ID(), "meta"); !errors.Is(err, errdefs.ErrAlreadyExists) {
+	if err := r.rootfs.CreateRootfs(testCtx(t), id, name, img.ID(), owner); !errors.Is(err, errdefs.ErrAlreadyExists) {
 		t.Errorf("create again: %v, want already exists", err)
 	}
-	if err := r.rootfs.CreateRootfs(testCtx(t), "", "other", hex64('e'), ""); !errors.Is(err, errdefs.ErrNotFound) {
+	if err := r.rootfs.CreateRootfs(testCtx(t), "", "other", hex64('e'), owner); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("create on an absent image: %v, want not found", err)
 	}
 
@@ -52,7 +53,7 @@ func TestRootfsLifecycle(t *testing.T) {
 		t.Errorf("run dir = %q, %v; want a directory on the runroot", run, err)
 	}
 	list, err := r.rootfs.ListRootfs()
-	if err != nil || len(list) != 1 || list[0].ID != id || list[0].ImageID != img.ID() || list[0].Metadata != "meta" || list[0].Names[0] != name {
+	if err != nil || len(list) != 1 || list[0].ID != id || list[0].ImageID != img.ID() || list[0].Owner == nil || *list[0].Owner != owner || list[0].Names[0] != name {
 		t.Errorf("list = %+v, %v; want the one rootfs", list, err)
 	}
 
@@ -66,5 +67,26 @@ func TestRootfsLifecycle(t *testing.T) {
 	}
 	if list, err := r.rootfs.ListRootfs(); err != nil || len(list) != 0 {
 		t.Errorf("list after remove = %+v, %v; want none", list, err)
+	}
+}
+
+// Only what Berth marked as its own is read back as Berth's.
+func TestOwnerMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name, metadata string
+		want           *Owner
+	}{
+		{"berth's", encodeOwner(Owner{Pod: "p", Kind: KindInfra}), &Owner{Pod: "p", Kind: KindInfra}},
+		{"podman's", `{"image-name":"busybox","name":"x"}`, nil},
+		{"not json", "meta", nil},
+		{"empty", "", nil},
+		{"another owner", `{"owner":"crio","pod":"p","kind":"infra"}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := decodeOwner(tc.metadata)
+			if ok != (tc.want != nil) || (ok && got != *tc.want) {
+				t.Errorf("decodeOwner(%q) = %+v, %v; want %+v", tc.metadata, got, ok, tc.want)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/events"
 	"github.com/berth-dev/berth/metrics"
+	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/server"
@@ -138,7 +139,7 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	// subscribers read.
 	broker := events.NewBroker(events.DefaultBuffer)
 
-	srv := server.New(cfg, configPath, server.Deps{Images: store.Images, Rootfs: store.Rootfs, Network: net, Runtimes: runtimes, Events: broker}, log)
+	srv := server.New(cfg, configPath, server.Deps{Images: store.Images, Rootfs: store.Rootfs, Network: net, Namespaces: namespaces.Host{Dir: filepath.Join(cfg.Runtime.RunDir, "ns")}, Runtimes: runtimes, Events: broker}, log)
 	// Exec, attach and port-forward stream over HTTP: the CRI calls return
 	// URLs of this server. Stopping it ends the sessions.
 	streams, err := streaming.Start(streaming.Config{
