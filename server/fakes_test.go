@@ -391,12 +391,27 @@ func (f *fakeNamespaces) UnmountShm(path string) error {
 	return f.j.do("shm unmount", filepath.Base(filepath.Dir(path)))
 }
 
-// fakeRuntime keeps the state of each container it made; a stopped
-// container has exited with code 0.
+// fakeRuntime keeps the state of each container it made, and what its
+// monitor says: whether conmon runs, and the exit file it wrote. A
+// container stopped through it has exited with code 0.
 type fakeRuntime struct {
-	j    *journal
-	mu   sync.Mutex
-	ctrs map[string]string // id → "created", "running" or "stopped"
+	j      *journal
+	mu     sync.Mutex
+	ctrs   map[string]string // id → "created", "running" or "stopped"
+	exits  map[string]int32  // id → the code in its exit file
+	conmon map[string]bool   // id → its conmon runs
+}
+
+// monitor sets what container id's conmon says: whether it runs, and the
+// exit code in its exit file (nil: none).
+func (f *fakeRuntime) monitor(id string, alive bool, exit *int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conmon[id] = alive
+	delete(f.exits, id)
+	if exit != nil {
+		f.exits[id] = *exit
+	}
 }
 
 func (f *fakeRuntime) state(id string) string {
@@ -410,6 +425,8 @@ func (f *fakeRuntime) set(id, state string) {
 	defer f.mu.Unlock()
 	if state == "" {
 		delete(f.ctrs, id)
+		delete(f.exits, id)
+		delete(f.conmon, id)
 		return
 	}
 	f.ctrs[id] = state
@@ -422,6 +439,9 @@ func (f *fakeRuntime) CreateContainer(_ context.Context, c *oci.Container) (int,
 		return 0, err
 	}
 	f.set(c.ID, "created")
+	f.mu.Lock()
+	f.conmon[c.ID] = true
+	f.mu.Unlock()
 	return 4242, nil
 }
 
@@ -439,6 +459,9 @@ func (f *fakeRuntime) StopContainer(_ context.Context, c *oci.Container, _ time.
 	}
 	if f.state(c.ID) != "" {
 		f.set(c.ID, "stopped")
+		f.mu.Lock()
+		f.exits[c.ID] = 0
+		f.mu.Unlock()
 	}
 	return nil
 }
@@ -466,10 +489,13 @@ func (f *fakeRuntime) State(_ context.Context, c *oci.Container) (*specs.State, 
 }
 
 func (f *fakeRuntime) Exit(c *oci.Container) (oci.ExitStatus, bool, error) {
-	if f.state(c.ID) != "stopped" {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	code, ok := f.exits[c.ID]
+	if !ok {
 		return oci.ExitStatus{}, false, nil
 	}
-	return oci.ExitStatus{Code: 0, Finished: time.Now()}, true, nil
+	return oci.ExitStatus{Code: code, Finished: time.Now()}, true, nil
 }
 
 func (f *fakeRuntime) InitPid(c *oci.Container) (int, error) {
@@ -479,8 +505,12 @@ func (f *fakeRuntime) InitPid(c *oci.Container) (int, error) {
 	return 4242, nil
 }
 
-func (f *fakeRuntime) InitAlive(c *oci.Container) bool     { return f.state(c.ID) == "running" }
-func (f *fakeRuntime) IsConmonAlive(c *oci.Container) bool { return f.state(c.ID) != "" }
+func (f *fakeRuntime) InitAlive(c *oci.Container) bool { return f.state(c.ID) == "running" }
+func (f *fakeRuntime) IsConmonAlive(c *oci.Container) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conmon[c.ID]
+}
 
 func (f *fakeRuntime) ExecSync(context.Context, *oci.Container, []string, time.Duration) (*oci.ExecResult, error) {
 	return nil, fmt.Errorf("exec in the fake runtime: %w", errdefs.ErrNotImplemented)
@@ -557,18 +587,34 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 		rootfs:  &fakeRootfs{j: j, dir: t.TempDir()},
 		network: &fakeNetwork{j: j},
 		ns:      &fakeNamespaces{j: j, dir: t.TempDir()},
-		runtime: &fakeRuntime{j: j, ctrs: map[string]string{}},
+		runtime: &fakeRuntime{j: j, ctrs: map[string]string{}, exits: map[string]int32{}, conmon: map[string]bool{}},
 	}
 	s.config.Image.PauseImage = "pause"
 	s.config.Runtime.DropInfra = true
 	for _, ref := range []string{"busybox", "data", "pause"} {
 		f.images.images[ref] = fakeImage(ref)
 	}
-	s.images, s.rootfs, s.network, s.ns = f.images, f.rootfs, f.network, f.ns
-	s.podRecords = fakeRecords{Dir: s.sandboxRecords(), j: j}
-	s.runtimes = map[string]OCIRuntime{"crun": f.runtime}
-	s.ctrHooks = container.Hooks{Records: fakeRecords{Dir: s.containerRecords(), j: j}}
+	f.install(s)
 	return s, f
+}
+
+// install makes f s's subsystems and journals s's records.
+func (f *fakes) install(s *Server) {
+	s.images, s.rootfs, s.network, s.ns = f.images, f.rootfs, f.network, f.ns
+	s.podRecords = fakeRecords{Dir: s.sandboxRecords(), j: f.j}
+	s.runtimes = map[string]OCIRuntime{"crun": f.runtime}
+	s.ctrHooks = container.Hooks{Records: fakeRecords{Dir: s.containerRecords(), j: f.j}}
+}
+
+// restart is Berth started again after old stopped or crashed: a new
+// server on old's config and state, with the node as it is (f's storage,
+// runtime, pins and network). It has not recovered yet.
+func restart(t *testing.T, old *Server, f *fakes) *Server {
+	t.Helper()
+	s := unitServer(t)
+	s.config = old.config
+	f.install(s)
+	return s
 }
 
 // The balance check itself: what it must accept and what it must flag.

@@ -185,6 +185,17 @@ func (s *Server) reconcileContainer(ctx context.Context, c *container.Container)
 	// still to come. Asked the other way round, an exit between the two
 	// looks would be taken for a lost container.
 	conmonAlive := rt.IsConmonAlive(oc)
+	if c.State() == container.StateCreated {
+		// conmon writes an exit file only for a process that ran: a start
+		// call the crash interrupted got as far as the runtime's start.
+		// When is unknown; no later than the exit.
+		if st, exited, err := rt.Exit(oc); err == nil && exited {
+			s.log.Info("container was started and exited while a restart interrupted its start call", "container", c.ID)
+			if err := c.Started(st.Finished); err != nil {
+				s.log.Error("record start of container", "container", c.ID, "error", err)
+			}
+		}
+	}
 	s.checkExit(c) // an exit while Berth was down is in conmon's exit file
 	if c.State() == container.StateExited {
 		return
