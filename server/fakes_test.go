@@ -170,11 +170,13 @@ func assertBalanced(t *testing.T, j *journal) {
 	}
 }
 
-// fakeImages holds images by reference; an image is mounted by id.
+// fakeImages holds images by reference; an image is mounted by id. Its
+// filesystems' usage is fs.
 type fakeImages struct {
 	j      *journal
 	images map[string]*storage.Image
 	dir    string
+	fs     storage.FsInfo
 }
 
 func (f *fakeImages) Image(_ context.Context, ref string) (*storage.Image, error) {
@@ -192,20 +194,37 @@ func (f *fakeImages) PullImage(_ context.Context, ref string, _ storage.Credenti
 	return storage.PullResult{}, nil
 }
 
-func (f *fakeImages) ListImages(context.Context, string) ([]*storage.Image, error) {
+// ListImages lists each image once, however many references it has; a
+// filter keeps the image it names.
+func (f *fakeImages) ListImages(ctx context.Context, filter string) ([]*storage.Image, error) {
+	if filter != "" {
+		img, err := f.Image(ctx, filter)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil, nil
+		}
+		return []*storage.Image{img}, err
+	}
 	var out []*storage.Image
 	for _, img := range f.images {
-		out = append(out, img)
+		if !slices.Contains(out, img) {
+			out = append(out, img)
+		}
 	}
 	return out, nil
 }
 
+// RemoveImage removes the reference; an image id removes every reference
+// to the image.
 func (f *fakeImages) RemoveImage(_ context.Context, ref string) error {
-	delete(f.images, ref)
+	for r, img := range f.images {
+		if r == ref || img.ID == ref {
+			delete(f.images, r)
+		}
+	}
 	return nil
 }
 
-func (f *fakeImages) FsInfo(context.Context) (storage.FsInfo, error) { return storage.FsInfo{}, nil }
+func (f *fakeImages) FsInfo(context.Context) (storage.FsInfo, error) { return f.fs, nil }
 
 func (f *fakeImages) MountImage(id string) (string, error) {
 	if err := f.j.do("image mount", id); err != nil {

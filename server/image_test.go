@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/storage/pkg/reexec"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,13 +32,6 @@ func init() {
 // imageRig is a Server with an image service on a temporary store.
 type imageRig struct {
 	*Server
-	root, runRoot string
-}
-
-// importImage stores built under name, as a pull would.
-func (r *imageRig) importImage(t *testing.T, built storagetest.Built, name string) {
-	t.Helper()
-	storagetest.ImportAt(t, r.root, r.runRoot, built, name)
 }
 
 // imageServer is an imageRig that pulls from reg (plain HTTP) when reg is
@@ -50,10 +44,9 @@ func imageServer(t *testing.T, reg *storagetest.Registry) *imageRig {
 	if reg != nil {
 		conf = fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", reg.Addr)
 	}
-	root, runRoot := filepath.Join(dir, "root"), filepath.Join(dir, "run")
 	st, err := storage.Open(storage.Options{
-		Root:            root,
-		RunRoot:         runRoot,
+		Root:            filepath.Join(dir, "root"),
+		RunRoot:         filepath.Join(dir, "run"),
 		RegistriesConf:  storagetest.WriteFile(t, filepath.Join(dir, "registries.conf"), conf),
 		SignaturePolicy: storagetest.WriteFile(t, filepath.Join(dir, "policy.json"), `{"default":[{"type":"insecureAcceptAnything"}]}`),
 		PinnedImages:    []string{"example.test/pinned*"},
@@ -70,7 +63,7 @@ func imageServer(t *testing.T, reg *storagetest.Registry) *imageRig {
 			t.Logf("log:\n%s", logs)
 		}
 	})
-	return &imageRig{Server: &Server{images: st.Images, rootfs: st.Rootfs, log: log}, root: root, runRoot: runRoot}
+	return &imageRig{Server: &Server{images: st.Images, rootfs: st.Rootfs, log: log}}
 }
 
 func tinyBuilt(t *testing.T, user string) storagetest.Built {
@@ -145,30 +138,45 @@ func TestPullImageHandler(t *testing.T) {
 	}
 }
 
+// ImageStatus, ListImages and RemoveImage describe what the image store
+// holds the way the CRI does; the store's lookups and removals are its own
+// tests' (storage/images_test.go).
 func TestImageStatusListRemove(t *testing.T) {
-	s := imageServer(t, nil)
+	s, f := fakeServer(t)
 	ctx := context.Background()
-	built := tinyBuilt(t, "1234")
-	s.importImage(t, built, "example.test/pinned/app:1")
-	s.importImage(t, built, "example.test/pinned/app:2")
+	uid := int64(1234)
+	img := &storage.Image{
+		ID: "sha256:0123456789abcdef", RepoTags: []string{"example.test/pinned/app:1", "example.test/pinned/app:2"},
+		RepoDigests: []string{"example.test/pinned/app@sha256:feed"}, Size: 4096, UID: &uid, Pinned: true,
+		Config: &imgspecv1.Image{Config: imgspecv1.ImageConfig{User: "1234", Labels: map[string]string{"purpose": "test"}}},
+	}
+	named := &storage.Image{ID: "sha256:fedcba", Username: "nobody"} // no tags, no digests: a pull by digest
+	f.images.images = map[string]*storage.Image{
+		img.RepoTags[0]: img, img.RepoTags[1]: img, img.ID: img, named.ID: named,
+	}
 
-	st, err := s.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: built.ID()[:8]}, Verbose: true})
+	st, err := s.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: img.ID}, Verbose: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := st.GetImage()
-	if img.GetId() != built.ID() || len(img.GetRepoTags()) != 2 || len(img.GetRepoDigests()) != 1 ||
-		img.GetUid().GetValue() != 1234 || !img.GetPinned() || img.GetSize() == 0 {
-		t.Fatalf("status = %v", img)
+	got := st.GetImage()
+	if got.GetId() != img.ID || len(got.GetRepoTags()) != 2 || len(got.GetRepoDigests()) != 1 ||
+		got.GetUid().GetValue() != 1234 || got.GetUsername() != "" || !got.GetPinned() || got.GetSize() != 4096 {
+		t.Fatalf("status = %v", got)
 	}
 	var info struct {
 		Labels    map[string]string `json:"labels"`
+		Pinned    bool              `json:"pinned"`
 		ImageSpec struct {
 			Config struct{ User string } `json:"config"`
 		} `json:"imageSpec"`
 	}
-	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil || info.ImageSpec.Config.User != "1234" || info.Labels["purpose"] != "test" {
+	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil || info.ImageSpec.Config.User != "1234" || info.Labels["purpose"] != "test" || !info.Pinned {
 		t.Fatalf("verbose info %q: %v", st.GetInfo()["info"], err)
+	}
+	st, err = s.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: named.ID}})
+	if n := st.GetImage(); err != nil || n.GetUsername() != "nobody" || n.GetUid() != nil || n.GetRepoTags() == nil || n.GetRepoDigests() == nil || st.GetInfo() != nil {
+		t.Fatalf("status of an untagged image with a named user = %v, %v; want empty (not nil) tags and digests, the user's name, no info", st, err)
 	}
 
 	absent, err := s.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: "example.test/absent:1"}})
@@ -177,15 +185,19 @@ func TestImageStatusListRemove(t *testing.T) {
 	}
 
 	list, err := s.ListImages(ctx, &runtime.ListImagesRequest{})
-	if err != nil || len(list.GetImages()) != 1 {
-		t.Fatalf("list = %v, %v", list, err)
+	if err != nil || len(list.GetImages()) != 2 {
+		t.Fatalf("list = %v, %v; want the two images", list, err)
 	}
 	list, err = s.ListImages(ctx, &runtime.ListImagesRequest{Filter: &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: "example.test/absent:1"}}})
 	if err != nil || len(list.GetImages()) != 0 {
 		t.Fatalf("filtered list = %v, %v; want none", list, err)
 	}
+	list, err = s.ListImages(ctx, &runtime.ListImagesRequest{Filter: &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: img.RepoTags[1]}}})
+	if err != nil || len(list.GetImages()) != 1 || list.GetImages()[0].GetId() != img.ID {
+		t.Fatalf("list filtered by a tag = %v, %v; want its image", list, err)
+	}
 
-	for _, ref := range []string{"example.test/pinned/app:1", built.ID(), built.ID()} {
+	for _, ref := range []string{img.RepoTags[0], img.ID, img.ID, named.ID} {
 		if _, err := s.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: ref}}); err != nil {
 			t.Fatalf("remove %s: %v", ref, err)
 		}
@@ -195,23 +207,32 @@ func TestImageStatusListRemove(t *testing.T) {
 	}
 }
 
+// ImageFsInfo reports the store's two filesystems as the CRI does.
 func TestImageFsInfoHandler(t *testing.T) {
-	s := imageServer(t, nil)
-	s.importImage(t, tinyBuilt(t, ""), "example.test/app:1")
+	s, f := fakeServer(t)
+	at := time.Unix(1700000000, 5)
+	f.images.fs = storage.FsInfo{
+		Images:     storage.FsUsage{Timestamp: at, Mountpoint: "/var/lib/berth/storage/overlay-images", UsedBytes: 1 << 20, InodesUsed: 30},
+		Containers: storage.FsUsage{Timestamp: at, Mountpoint: "/var/lib/berth/storage/overlay-containers", UsedBytes: 4096, InodesUsed: 2},
+	}
 	resp, err := s.ImageFsInfo(context.Background(), &runtime.ImageFsInfoRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, fss := range map[string][]*runtime.FilesystemUsage{"image": resp.GetImageFilesystems(), "container": resp.GetContainerFilesystems()} {
-		if len(fss) != 1 {
-			t.Fatalf("%d %s filesystems, want 1", len(fss), name)
+	for name, tc := range map[string]struct {
+		got  []*runtime.FilesystemUsage
+		want storage.FsUsage
+	}{
+		"image":     {resp.GetImageFilesystems(), f.images.fs.Images},
+		"container": {resp.GetContainerFilesystems(), f.images.fs.Containers},
+	} {
+		if len(tc.got) != 1 {
+			t.Fatalf("%d %s filesystems, want 1", len(tc.got), name)
 		}
-		fs := fss[0]
-		if fs.GetTimestamp() == 0 || fs.GetFsId().GetMountpoint() == "" || fs.GetUsedBytes() == nil || fs.GetInodesUsed() == nil {
-			t.Errorf("%s filesystem = %v", name, fs)
+		fs := tc.got[0]
+		if fs.GetTimestamp() != at.UnixNano() || fs.GetFsId().GetMountpoint() != tc.want.Mountpoint ||
+			fs.GetUsedBytes().GetValue() != tc.want.UsedBytes || fs.GetInodesUsed().GetValue() != tc.want.InodesUsed {
+			t.Errorf("%s filesystem = %v, want %+v", name, fs, tc.want)
 		}
-	}
-	if resp.GetImageFilesystems()[0].GetUsedBytes().GetValue() == 0 {
-		t.Error("image filesystem uses no bytes after an import")
 	}
 }
