@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,29 +42,6 @@ func setMonitor(f *fakes, id, m string) {
 		f.runtime.monitor(id, false, &code)
 	case monitorLost:
 		f.runtime.monitor(id, false, nil)
-	}
-}
-
-// setField rewrites field of the JSON record at path to value, as a crash
-// at a point of a call leaves it.
-func setField(t *testing.T, path, field string, value any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
-	}
-	if raw[field], err = json.Marshal(value); err != nil {
-		t.Fatal(err)
-	}
-	if b, err = json.Marshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

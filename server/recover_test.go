@@ -66,6 +66,25 @@ func TestRecoverInfraPid(t *testing.T) {
 // Berth would have written it.
 func dropField(t *testing.T, path, field string) {
 	t.Helper()
+	editRecord(t, path, func(raw map[string]json.RawMessage) error {
+		delete(raw, field)
+		return nil
+	})
+}
+
+// setField rewrites field of the JSON record at path to value, as a crash
+// at a point of a call leaves it.
+func setField(t *testing.T, path, field string, value any) {
+	t.Helper()
+	editRecord(t, path, func(raw map[string]json.RawMessage) (err error) {
+		raw[field], err = json.Marshal(value)
+		return err
+	})
+}
+
+// editRecord rewrites the JSON record at path as edit changes it.
+func editRecord(t *testing.T, path string, edit func(map[string]json.RawMessage) error) {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +93,9 @@ func dropField(t *testing.T, path, field string) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatal(err)
 	}
-	delete(raw, field)
+	if err := edit(raw); err != nil {
+		t.Fatal(err)
+	}
 	if b, err = json.Marshal(raw); err != nil {
 		t.Fatal(err)
 	}
