@@ -40,6 +40,7 @@ var errInjected = errors.New("injected fault")
 // its process too.
 var releases = map[string][]string{
 	"record delete":     {"record create"},
+	"pod record delete": {"pod record create"},
 	"rootfs remove":     {"rootfs mount", "rootfs create"},
 	"image unmount":     {"image mount"},
 	"runtime delete":    {"runtime start", "runtime create"},
@@ -54,7 +55,7 @@ var releases = map[string][]string{
 var acquisitions = map[string]bool{
 	"record create": true, "rootfs create": true, "rootfs mount": true, "image mount": true,
 	"runtime create": true, "runtime start": true, "network setup": true,
-	"namespaces pin": true, "shm mount": true,
+	"namespaces pin": true, "shm mount": true, "pod record create": true,
 }
 
 type journal struct {
@@ -110,47 +111,61 @@ func (j *journal) hasFired(op string) bool {
 	return j.fired[op]
 }
 
+// stops are the releases of a pod's stop, which leaves its stopped
+// containers and its infra container (whose id is the pod's) for
+// RemovePodSandbox: only processes must be gone before a stop.
+var stops = map[string]bool{"runtime stop": true, "network teardown": true, "shm unmount": true}
+
 // unbalanced lists what the journal does wrong: an acquisition never
-// released, or a release that is not of the latest acquisition still held.
-// Started processes are a stack of their own: a pod's containers stop
-// before its infra container, whose runtime container is deleted only
-// later, after theirs. Releasing what the journal never saw acquired (a
-// container made by the test's setup) is fine, and so is releasing twice:
-// removes are idempotent.
+// released, or a release made while something acquired later is still
+// held. What blocks a stop is a later process still running (a pod's
+// containers stop before its infra container, and both before its network
+// goes); what blocks any other release is anything acquired later
+// (containers go before their pod's namespaces, the pod's record goes
+// last). Releasing what the journal never saw acquired (a container made
+// by the test's setup) is fine, and so is releasing twice: removes are
+// idempotent.
 func (j *journal) unbalanced() []string {
-	var held, procs []string // entries, the latest last
+	type held struct {
+		seq     int
+		op, obj string
+	}
+	var hs []held // still held, the oldest first
 	var problems []string
-	release := func(stack []string, e string, undoes []string) []string {
-		_, obj := splitEntry(e)
-		releases := func(h string) bool {
-			op, o := splitEntry(h)
-			return o == obj && slices.Contains(undoes, op)
+	for seq, e := range j.snapshot() {
+		op, obj := splitEntry(e)
+		if acquisitions[op] {
+			hs = append(hs, held{seq, op, obj})
+			continue
 		}
-		popped := false
-		for len(stack) > 0 && releases(stack[len(stack)-1]) {
-			stack, popped = stack[:len(stack)-1], true
+		undoes := releases[op]
+		if undoes == nil {
+			continue
 		}
-		if !popped && slices.ContainsFunc(stack, releases) {
-			problems = append(problems, fmt.Sprintf("%q out of order: %q was acquired later and is still held", e, stack[len(stack)-1]))
-		}
-		return stack
-	}
-	for _, e := range j.snapshot() {
-		op, _ := splitEntry(e)
-		switch {
-		case op == "runtime start":
-			procs = append(procs, e)
-		case acquisitions[op]:
-			held = append(held, e)
-		case releases[op] != nil:
-			if slices.Contains(releases[op], "runtime start") {
-				procs = release(procs, e, []string{"runtime start"})
+		var kept []held
+		oldest := -1 // seq of the oldest acquisition this gives back
+		for _, h := range hs {
+			if h.obj == obj && slices.Contains(undoes, h.op) {
+				if oldest < 0 {
+					oldest = h.seq
+				}
+				continue
 			}
-			held = release(held, e, releases[op])
+			kept = append(kept, h)
 		}
+		if oldest < 0 {
+			continue // what setup made, or released already
+		}
+		for _, h := range kept {
+			if h.seq > oldest && (h.op == "runtime start" || !stops[op]) {
+				problems = append(problems, fmt.Sprintf("%q out of order: %q was acquired later and is still held", e, h.op+" "+h.obj))
+				break
+			}
+		}
+		hs = kept
 	}
-	for _, h := range append(held, procs...) {
-		problems = append(problems, fmt.Sprintf("%q never released", h))
+	for _, h := range hs {
+		problems = append(problems, fmt.Sprintf("%q never released", h.op+" "+h.obj))
 	}
 	return problems
 }
@@ -544,17 +559,19 @@ func (f *fakeRuntime) Attach(context.Context, *oci.Container, oci.Streams) error
 }
 
 // fakeRecords keeps pod or container records in a checkpoint dir, as
-// production does, and journals them: the first save is "record create", a later one
-// "record save <phase>", the deletion "record delete".
+// production does, and journals them: the first save of a container's is
+// "record create", a later one "record save <phase>", the deletion "record
+// delete"; a pod's are "pod record create" and so on.
 type fakeRecords struct {
 	checkpoint.Dir
-	j *journal
+	j    *journal
+	kind string // "" for containers' records, "pod " for pods'
 }
 
 func (r fakeRecords) Save(id string, v any) error {
-	op := "record create"
+	op := r.kind + "record create"
 	if _, err := os.Stat(filepath.Join(string(r.Dir), id+".json")); err == nil {
-		op = "record save " + string(recordPhase(v))
+		op = r.kind + "record save " + string(recordPhase(v))
 	}
 	if err := r.j.do(op, id); err != nil {
 		return err
@@ -563,7 +580,7 @@ func (r fakeRecords) Save(id string, v any) error {
 }
 
 func (r fakeRecords) Delete(id string) error {
-	if err := r.j.do("record delete", id); err != nil {
+	if err := r.j.do(r.kind+"record delete", id); err != nil {
 		return err
 	}
 	return r.Dir.Delete(id)
@@ -620,7 +637,7 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 // install makes f s's subsystems and journals s's records.
 func (f *fakes) install(s *Server) {
 	s.images, s.rootfs, s.network, s.ns = f.images, f.rootfs, f.network, f.ns
-	s.podRecords = fakeRecords{Dir: s.sandboxRecords(), j: f.j}
+	s.podRecords = fakeRecords{Dir: s.sandboxRecords(), j: f.j, kind: "pod "}
 	s.runtimes = map[string]OCIRuntime{"crun": f.runtime}
 	s.ctrHooks = container.Hooks{Records: fakeRecords{Dir: s.containerRecords(), j: f.j}}
 }
@@ -649,7 +666,13 @@ func TestJournalBalance(t *testing.T) {
 		{"released twice", []string{"runtime create a", "runtime delete a", "runtime delete a"}, true},
 		{"processes stop before the pod's infra", []string{"runtime create p", "runtime start p", "runtime create a", "runtime start a",
 			"runtime stop a", "runtime stop p", "runtime delete a", "runtime delete p"}, true},
+		{"a pod's network goes while its stopped container stays", []string{"namespaces pin p", "network setup p", "runtime create a", "runtime start a",
+			"runtime stop a", "network teardown p", "runtime delete a", "namespaces remove p"}, true},
 		{"never released", []string{"rootfs create a", "rootfs mount a"}, false},
+		{"network torn down under a running container", []string{"network setup p", "runtime create a", "runtime start a",
+			"network teardown p", "runtime delete a"}, false},
+		{"namespaces removed before the pod's container", []string{"namespaces pin p", "runtime create a",
+			"namespaces remove p", "runtime delete a"}, false},
 		{"released out of order", []string{"rootfs create a", "image mount i", "rootfs remove a", "image unmount i"}, false},
 		{"infra stopped before its container", []string{"runtime create p", "runtime start p", "runtime create a", "runtime start a",
 			"runtime stop p", "runtime stop a", "runtime delete a", "runtime delete p"}, false},

@@ -78,22 +78,19 @@ func TestRunPodSandboxFailureAtEachStep(t *testing.T) {
 	}
 }
 
-// podWithContainer is a ready pod "a" with an infra container, its network
-// marked set up, and a running container "app", all through the fakes.
+// podWithContainer is a ready pod "a" with namespaces of its own, its
+// network, an infra container and a running container "app", all through
+// the fakes.
 func podWithContainer(t *testing.T) (*Server, *fakes, *sandbox.Sandbox, string) {
 	t.Helper()
 	s, f := fakeServer(t)
 	s.config.Runtime.DropInfra = false
-	podID, err := runPodWithFakes(t, s)
+	resp, err := s.RunPodSandbox(context.Background(), &runtime.RunPodSandboxRequest{Config: netPod("a")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := s.sandboxes.Get(podID)
+	sb, err := s.sandboxes.Get(resp.GetPodSandboxId())
 	if err != nil {
-		t.Fatal(err)
-	}
-	// As if the CNI ADD had run: setting it up needs a pinned netns.
-	if err := sb.SetNetwork(true, []string{"10.88.0.2"}); err != nil {
 		t.Fatal(err)
 	}
 	id, err := createWithFakes(t, s, sb, "app")
@@ -117,6 +114,9 @@ func TestStopPodSandboxFailureAtEachStep(t *testing.T) {
 		{name: "container stop", step: "runtime stop", nth: 1, mention: "stop container"},
 		{name: "infra stop", step: "runtime stop", nth: 2, mention: "stop infra container of pod"},
 		{name: "network teardown", step: "network teardown", nth: 1, mention: "tear down network of pod"},
+		{name: "network record", step: "pod record save created", nth: 1, mention: "pod record save created"},
+		{name: "shm unmount", step: "shm unmount", nth: 1, mention: "shm unmount"},
+		{name: "not ready record", step: "pod record save created", nth: 2, mention: "pod record save created"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, f, sb, _ := podWithContainer(t)
@@ -135,6 +135,11 @@ func TestStopPodSandboxFailureAtEachStep(t *testing.T) {
 			if st := sb.State(); st != sandbox.StateNotReady || sb.NetworkSetUp() {
 				t.Errorf("after the retry: %s, network set up %v; want not ready, torn down", st, sb.NetworkSetUp())
 			}
+			if _, err := s.RemovePodSandbox(context.Background(), &runtime.RemovePodSandboxRequest{PodSandboxId: sb.ID}); err != nil {
+				t.Fatal(err)
+			}
+			assertBalanced(t, f.j)
+			assertNoPodLeft(t, s)
 		})
 	}
 }
@@ -153,6 +158,10 @@ func TestRemovePodSandboxFailureAtEachStep(t *testing.T) {
 		{name: "container rootfs remove", step: "rootfs remove", nth: 1, mention: "rootfs remove"},
 		{name: "infra delete", step: "runtime delete", nth: 2, mention: "remove infra container of pod"},
 		{name: "infra rootfs remove", step: "rootfs remove", nth: 2, mention: "remove infra container of pod"},
+		{name: "mark removing", step: "pod record save removing", nth: 1, mention: "pod record save removing"},
+		{name: "namespaces", step: "namespaces remove", nth: 1, mention: "remove namespaces of pod"},
+		{name: "shm unmount", step: "shm unmount", nth: 1, mention: "shm unmount"},
+		{name: "record delete", step: "pod record delete", nth: 1, mention: "pod record delete"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, f, sb, _ := podWithContainer(t)
@@ -192,13 +201,13 @@ func TestRunPodSandboxNamespacesFailureAtEachStep(t *testing.T) {
 		name, step string
 		mention    string
 	}{
-		{name: "pod record", step: "record create", mention: "record create"},
+		{name: "pod record", step: "pod record create", mention: "pod record create"},
 		{name: "pod dir", step: "pod dir", mention: "create pod dir"},
 		{name: "namespaces", step: "namespaces pin", mention: "pin namespaces of pod"},
 		{name: "shm", step: "shm mount", mention: "shm mount"},
 		{name: "network setup", step: "network setup", mention: "set up network of pod"},
-		{name: "network record", step: "record save creating", mention: "record save creating"},
-		{name: "ready record", step: "record save created", mention: "record save created"},
+		{name: "network record", step: "pod record save creating", mention: "pod record save creating"},
+		{name: "ready record", step: "pod record save created", mention: "pod record save created"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, f := fakeServer(t)
