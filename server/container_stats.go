@@ -19,6 +19,15 @@ type statsState struct {
 	cpuRates    *stats.Rates
 	layerUsages *stats.LayerCache
 	cgroupPaths *stats.CgroupPaths
+
+	// readCgroup reads a cgroup by its path under the cgroup root(s), and
+	// readNetNS the interface counters of the network namespace pinned at
+	// a path: stats.ReadCgroup and stats.ReadNetNS, the stats' only reads
+	// of the host. Unit tests stand in for them: the cgroups library reads
+	// nothing but files on a cgroup filesystem, and joining a network
+	// namespace takes CAP_SYS_ADMIN.
+	readCgroup func(path string) (stats.Sample, error)
+	readNetNS  func(path string) ([]stats.Interface, error)
 }
 
 func newStatsState() *statsState {
@@ -26,6 +35,8 @@ func newStatsState() *statsState {
 		cpuRates:    stats.NewRates(),
 		layerUsages: stats.NewLayerCache(stats.LayerTTL),
 		cgroupPaths: stats.NewCgroupPaths(),
+		readCgroup:  stats.ReadCgroup,
+		readNetNS:   stats.ReadNetNS,
 	}
 }
 
@@ -96,7 +107,7 @@ func (s *Server) sampleCgroup(id, bundle string) *stats.Sample {
 		s.log.Debug("no cgroup path", "container", id, "error", err)
 		return nil
 	}
-	smp, err := stats.ReadCgroup(path)
+	smp, err := s.stats.readCgroup(path)
 	if err != nil {
 		if !errors.Is(err, errdefs.ErrNotFound) {
 			s.log.Debug("read container cgroup", "container", id, "cgroup", path, "error", err)

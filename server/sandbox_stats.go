@@ -75,7 +75,7 @@ func (s *Server) samplePod(sb *sandbox.Sandbox) podSample {
 		}
 	}
 	if path := s.podCgroupPath(sb); path != "" {
-		if smp, err := stats.ReadCgroup(path); err == nil {
+		if smp, err := s.stats.readCgroup(path); err == nil {
 			ps.cgroup = &smp
 		} else {
 			s.log.Debug("read pod cgroup", "pod", sb.ID, "cgroup", path, "error", err)
@@ -94,7 +94,7 @@ func (s *Server) samplePod(sb *sandbox.Sandbox) podSample {
 		ps.nanoCores = s.rateOf("pod/"+sb.ID, ps.cgroup)
 	}
 	if sb.NS != nil && sb.NS.Net != "" && sb.State() == sandbox.StateReady {
-		ifs, err := stats.ReadNetNS(sb.NS.Net)
+		ifs, err := s.stats.readNetNS(sb.NS.Net)
 		if err != nil {
 			s.log.Debug("read pod network counters", "pod", sb.ID, "error", err)
 		} else {
