@@ -10,6 +10,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/container"
+	"github.com/berth-dev/berth/specgen"
 )
 
 // ContainerStatus reports a container's state, times, exit, image, mounts,
@@ -49,7 +50,7 @@ func (s *Server) containerStatus(c *container.Container) *runtime.ContainerStatu
 		Mounts:      c.Mounts,
 		LogPath:     c.LogPath,
 		User:        c.User,
-		StopSignal:  runtime.Signal(runtime.Signal_value[c.StopSignal]),
+		StopSignal:  specgen.CRISignal(c.StopSignal),
 	}
 	if !snap.StartedAt.IsZero() {
 		st.StartedAt = snap.StartedAt.UnixNano()

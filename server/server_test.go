@@ -40,6 +40,7 @@ func unitServer(t *testing.T) *Server {
 		log:        slog.New(slog.DiscardHandler),
 		runtimes:   map[string]OCIRuntime{"crun": rt},
 		events:     noEvents{},
+		stats:      newStatsState(),
 		sandboxes:  sandbox.NewStore(),
 		podNames:   registrar.New(),
 		podLocks:   keylock.New(),

@@ -77,6 +77,8 @@ func statusFixture(t *testing.T) (*Server, *scriptRuntime, map[string]*container
 		c.Mounts = []*runtime.Mount{{ContainerPath: "/data", HostPath: "/srv/" + id}}
 		c.User = &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{Uid: 1000, Gid: 1000}}
 	}
+	ctrs["run-1"].StopSignal = "SIGINT" // the image's STOPSIGNAL
+	ctrs["done-1"].StopSignal = "SIGRTMIN+1"
 	rt.run("run-1")
 	rt.exit("done-1", 137)
 	return s, rt, ctrs
@@ -95,12 +97,14 @@ func TestContainerStatusReportsEachState(t *testing.T) {
 		message   string
 		finished  int64
 		cpuShares int64 // 0: no resources reported
+		signal    runtime.Signal
 	}{
-		{query: "run-1", id: "run-1", state: runtime.ContainerState_CONTAINER_RUNNING, started: true, cpuShares: 512},
-		{query: "run", id: "run-1", state: runtime.ContainerState_CONTAINER_RUNNING, started: true, cpuShares: 512},
+		{query: "run-1", id: "run-1", state: runtime.ContainerState_CONTAINER_RUNNING, started: true, cpuShares: 512, signal: runtime.Signal_SIGNAL_SIGINT},
+		{query: "run", id: "run-1", state: runtime.ContainerState_CONTAINER_RUNNING, started: true, cpuShares: 512, signal: runtime.Signal_SIGNAL_SIGINT},
 		{query: "new-1", id: "new-1", state: runtime.ContainerState_CONTAINER_CREATED},
 		{query: "done-1", id: "done-1", state: runtime.ContainerState_CONTAINER_EXITED, started: true,
-			exitCode: 137, reason: "OOMKilled", message: "out of memory", finished: ctrs["done-1"].Status().StartedAt.Add(1500 * time.Millisecond).UnixNano()},
+			exitCode: 137, reason: "OOMKilled", message: "out of memory", finished: ctrs["done-1"].Status().StartedAt.Add(1500 * time.Millisecond).UnixNano(),
+			signal: runtime.Signal_SIGNAL_SIGRTMINPLUS1},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			resp, err := s.ContainerStatus(ctx, &runtime.ContainerStatusRequest{ContainerId: tc.query})
@@ -118,9 +122,8 @@ func TestContainerStatusReportsEachState(t *testing.T) {
 				t.Errorf("exit = %d %q %q at %d; want %d %q %q at %d", st.GetExitCode(), st.GetReason(), st.GetMessage(), st.GetFinishedAt(),
 					tc.exitCode, tc.reason, tc.message, tc.finished)
 			}
-			// None of these has a stop signal of its own.
-			if st.GetStopSignal() != runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
-				t.Errorf("stop_signal = %s, want the runtime's default", st.GetStopSignal())
+			if st.GetStopSignal() != tc.signal {
+				t.Errorf("stop_signal = %s, want %s", st.GetStopSignal(), tc.signal)
 			}
 			if got := st.GetResources().GetLinux().GetCpuShares(); got != tc.cpuShares || (tc.cpuShares == 0) != (st.GetResources() == nil) {
 				t.Errorf("resources = %v, want cpu_shares %d", st.GetResources(), tc.cpuShares)

@@ -98,6 +98,15 @@ func envHas(env []string, key string) bool {
 
 // stopSignal picks the CRI stop_signal, else the image's STOPSIGNAL, else
 // SIGTERM, and names it "SIG...".
+// CRISignal is the CRI's name for a stop signal stopSignal chose
+// ("SIGRTMIN+1" is SIGNAL_SIGRTMINPLUS1); a signal the CRI has no name
+// for is SIGNAL_RUNTIME_DEFAULT.
+func CRISignal(name string) runtime.Signal {
+	name = strings.Replace(name, "+", "PLUS", 1)
+	name = strings.Replace(name, "-", "MINUS", 1)
+	return runtime.Signal(runtime.Signal_value["SIGNAL_"+name])
+}
+
 func stopSignal(cri runtime.Signal, image string) (string, error) {
 	if cri != runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
 		name, ok := runtime.Signal_name[int32(cri)]

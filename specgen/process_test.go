@@ -115,6 +115,36 @@ func TestStopSignal(t *testing.T) {
 	}
 }
 
+// Every stop signal the CRI names comes back as the same CRI signal in
+// ContainerStatus, and so does one an image names.
+func TestCRISignalRoundTrip(t *testing.T) {
+	for v, name := range runtime.Signal_name {
+		sig := runtime.Signal(v)
+		if sig == runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
+			continue
+		}
+		got, err := stopSignal(sig, "")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if back := CRISignal(got); back != sig {
+			t.Errorf("%s → %q → %s", name, got, back)
+		}
+	}
+	for image, want := range map[string]runtime.Signal{
+		"SIGINT": runtime.Signal_SIGNAL_SIGINT, "quit": runtime.Signal_SIGNAL_SIGQUIT, "37": runtime.Signal_SIGNAL_SIGRTMINPLUS3,
+		"": runtime.Signal_SIGNAL_SIGTERM,
+	} {
+		got, err := stopSignal(0, image)
+		if back := CRISignal(got); err != nil || back != want {
+			t.Errorf("image stop signal %q → %q, %v → %s; want %s", image, got, err, back, want)
+		}
+	}
+	if got := CRISignal("SIGNOPE"); got != runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
+		t.Errorf("an unnamed signal is %s, want the runtime default", got)
+	}
+}
+
 func TestAnnotationsAndCgroupsPath(t *testing.T) {
 	in := baseInput(t)
 	in.Config.Annotations = map[string]string{"team": "a", "run.oci.keep_original_groups": "1", "io.kubernetes.cri.sandbox-id": "spoof"}
