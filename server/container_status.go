@@ -77,7 +77,13 @@ func (s *Server) containerInfo(c *container.Container) (map[string]string, error
 		info["pid"] = pid
 	}
 	if b, err := os.ReadFile(filepath.Join(c.Bundle, "config.json")); err == nil {
-		info["runtimeSpec"] = json.RawMessage(b)
+		if json.Valid(b) {
+			info["runtimeSpec"] = json.RawMessage(b)
+		} else {
+			// crictl inspect still shows the rest: it is what one looks
+			// at to find out what is wrong.
+			s.log.Warn("container's runtime spec is not JSON; left out of its verbose status", "container", c.ID)
+		}
 	}
 	b, err := json.Marshal(info)
 	if err != nil {
