@@ -23,6 +23,9 @@ type APIConfig struct {
 	StreamTLSCert  string `toml:"stream_tls_cert" comment:"TLS certificate of the streaming server; empty serves plain HTTP."`
 	StreamTLSKey   string `toml:"stream_tls_key" comment:"TLS key of the streaming server."`
 	MetricsAddress string `toml:"metrics_address" comment:"Address of the Prometheus endpoint (host:port); empty disables it."`
+	// Profiling is off by default: a profile shows what the daemon runs.
+	ProfilingSocket    string `toml:"profiling_socket" comment:"Unix socket (root only) serving Go's pprof profiles at /debug/pprof/; empty disables it. E.g. curl --unix-socket <path> http://berth/debug/pprof/profile?seconds=30 > cpu.pprof"`
+	ProfilingOnMetrics bool   `toml:"profiling_on_metrics" comment:"Also serve /debug/pprof/ on metrics_address."`
 }
 
 // StorageConfig configures containers/storage.

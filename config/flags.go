@@ -36,6 +36,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.str("stream-address", "api.stream_address", "address of the streaming server", func(c *Config) *string { return &c.API.StreamAddress })
 	f.str("stream-port", "api.stream_port", "port of the streaming server", func(c *Config) *string { return &c.API.StreamPort })
 	f.str("metrics-address", "api.metrics_address", "host:port of the Prometheus endpoint", func(c *Config) *string { return &c.API.MetricsAddress })
+	f.str("profiling-socket", "api.profiling_socket", "unix socket serving pprof profiles (off when empty)", func(c *Config) *string { return &c.API.ProfilingSocket })
 
 	f.str("root", "storage.root", "persistent storage root", func(c *Config) *string { return &c.Storage.Root })
 	f.str("runroot", "storage.runroot", "volatile storage root", func(c *Config) *string { return &c.Storage.RunRoot })

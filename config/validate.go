@@ -40,6 +40,13 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if s := c.API.ProfilingSocket; s != "" && !filepath.IsAbs(s) {
+		p.add("api.profiling_socket", "%q is not an absolute path", s)
+	}
+	if c.API.ProfilingOnMetrics && c.API.MetricsAddress == "" {
+		p.add("api.profiling_on_metrics", "needs api.metrics_address")
+	}
+
 	p.oneOf("storage.driver", c.Storage.Driver, "", "overlay", "vfs")
 	p.absPath("storage.root", c.Storage.Root, true)
 	p.absPath("storage.runroot", c.Storage.RunRoot, true)

@@ -2,7 +2,8 @@
 // of every CRI call, image pulls, OCI runtime and conmon invocations, and
 // the number of containers and pods by state, read from the server's
 // stores at scrape time. It is off unless an address is configured
-// (api.metrics_address, --metrics-address).
+// (api.metrics_address, --metrics-address). Go's pprof profiles are served
+// the same way, on a unix socket or beside the metrics, when asked.
 package metrics
 
 import (
@@ -188,15 +189,19 @@ func (e *Endpoint) Addr() string { return e.addr }
 // ends.
 func (e *Endpoint) Shutdown(ctx context.Context) error { return e.srv.Shutdown(ctx) }
 
-// Serve listens on addr (host:port) and serves /metrics until Shutdown. A
-// port already in use fails here, at start-up.
-func (m *Metrics) Serve(addr string, log *slog.Logger) (*Endpoint, error) {
+// Serve listens on addr (host:port) and serves /metrics, and /debug/pprof/
+// when profiling, until Shutdown. A port already in use fails here, at
+// start-up.
+func (m *Metrics) Serve(addr string, profiling bool, log *slog.Logger) (*Endpoint, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
+	if profiling {
+		addProfiling(mux)
+	}
 	e := &Endpoint{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		addr: lis.Addr().String(),

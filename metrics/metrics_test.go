@@ -1,11 +1,16 @@
 package metrics
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,23 +79,70 @@ func TestMetricsExposition(t *testing.T) {
 	}
 }
 
+// /metrics is served always, /debug/pprof/ beside it only when asked.
 func TestServe(t *testing.T) {
-	m := New()
-	m.ObserveCall("Version", codes.OK, time.Millisecond)
-	e, err := m.Serve("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
+	for _, profiling := range []bool{false, true} {
+		t.Run(fmt.Sprintf("profiling %v", profiling), func(t *testing.T) {
+			m := New()
+			m.ObserveCall("Version", codes.OK, time.Millisecond)
+			e, err := m.Serve("127.0.0.1:0", profiling, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Shutdown(t.Context())
+			code, body := get(t, http.DefaultClient, "http://"+e.Addr()+"/metrics")
+			if code != http.StatusOK || !strings.Contains(body, `berth_cri_request_duration_seconds_count{method="Version"} 1`) {
+				t.Errorf("GET /metrics = %d:\n%s", code, body)
+			}
+			code, body = get(t, http.DefaultClient, "http://"+e.Addr()+"/debug/pprof/cmdline")
+			if served := code == http.StatusOK && strings.Contains(body, os.Args[0]); served != profiling {
+				t.Errorf("GET /debug/pprof/cmdline = %d %q; want served %v", code, body, profiling)
+			}
+		})
+	}
+}
+
+// The profiling socket serves profiles to root alone, and replaces the
+// stale socket of a crashed daemon.
+func TestServeProfiling(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "pprof.sock")
+	for range 2 { // the second finds the first's socket left behind
+		e, err := ServeProfiling(path, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("socket %v, %v; want mode 0600", fi, err)
+		}
+		client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}}
+		code, body := get(t, client, "http://berth/debug/pprof/profile?seconds=1")
+		if code != http.StatusOK || len(body) == 0 {
+			t.Errorf("CPU profile = %d, %d bytes", code, len(body))
+		}
+		if e.Addr() != "unix://"+path {
+			t.Errorf("address %s, want unix://%s", e.Addr(), path)
+		}
+		e.Shutdown(t.Context()) // an http.Server leaves its unix socket file
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(t.Context())
-	resp, err := http.Get("http://" + e.Addr() + "/metrics")
+	if _, err := ServeProfiling(path, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("a regular file at the socket's path: %v, want refused", err)
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `berth_cri_request_duration_seconds_count{method="Version"} 1`) {
-		t.Errorf("GET /metrics = %d:\n%s", resp.StatusCode, body)
-	}
+	return resp.StatusCode, string(body)
 }
 
 func TestServeAddressInUse(t *testing.T) {
@@ -98,7 +150,7 @@ func TestServeAddressInUse(t *testing.T) {
 	lis := httptest.NewServer(http.NotFoundHandler())
 	defer lis.Close()
 	addr := strings.TrimPrefix(lis.URL, "http://")
-	if _, err := m.Serve(addr, slog.Default()); err == nil || !strings.Contains(err.Error(), addr) {
+	if _, err := m.Serve(addr, false, slog.Default()); err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("Serve on a taken port = %v, want an error naming %s", err, addr)
 	}
 }

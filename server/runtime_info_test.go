@@ -132,6 +132,29 @@ func TestStatusVerboseAndHandlers(t *testing.T) {
 	}
 }
 
+// The verbose status says where profiles are served, and nothing when
+// they are not.
+func TestStatusSaysWhereProfilingIs(t *testing.T) {
+	for _, tc := range []struct {
+		socket, metrics string
+		onMetrics       bool
+		want            string
+	}{
+		{want: ""},
+		{metrics: "127.0.0.1:9090", want: ""},
+		{socket: "/run/berth/pprof.sock", want: "unix:///run/berth/pprof.sock"},
+		{socket: "/run/berth/pprof.sock", metrics: "127.0.0.1:9090", onMetrics: true,
+			want: "unix:///run/berth/pprof.sock, http://127.0.0.1:9090/debug/pprof/"},
+	} {
+		s, _ := statusServer(t)
+		s.config.API.ProfilingSocket, s.config.API.MetricsAddress, s.config.API.ProfilingOnMetrics = tc.socket, tc.metrics, tc.onMetrics
+		resp, err := s.Status(context.Background(), &runtime.StatusRequest{Verbose: true})
+		if where, ok := resp.GetInfo()["profiling"]; err != nil || !ok || where != tc.want {
+			t.Errorf("%+v: profiling %q (present %v), %v; want %q", tc, where, ok, err, tc.want)
+		}
+	}
+}
+
 func TestRuntimeConfigCgroupDriver(t *testing.T) {
 	for _, tc := range []struct {
 		manager string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -22,9 +23,22 @@ func (s *Server) Status(ctx context.Context, req *runtime.StatusRequest) (*runti
 		Features: &runtime.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
-		resp.Info = map[string]string{"config": s.configPath}
+		resp.Info = map[string]string{"config": s.configPath, "profiling": s.profiling()}
 	}
 	return resp, nil
+}
+
+// profiling says where the daemon serves its pprof profiles; "" when it
+// does not.
+func (s *Server) profiling() string {
+	var at []string
+	if p := s.config.API.ProfilingSocket; p != "" {
+		at = append(at, "unix://"+p)
+	}
+	if s.config.API.ProfilingOnMetrics && s.config.API.MetricsAddress != "" {
+		at = append(at, "http://"+s.config.API.MetricsAddress+"/debug/pprof/")
+	}
+	return strings.Join(at, ", ")
 }
 
 func (s *Server) runtimeCondition() *runtime.RuntimeCondition {

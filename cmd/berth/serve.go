@@ -168,7 +168,14 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	met.WatchStates(srv)
 	met.WatchEvents(broker)
 	if addr := cfg.API.MetricsAddress; addr != "" {
-		endpoint, err := met.Serve(addr, log.With("component", "metrics"))
+		endpoint, err := met.Serve(addr, cfg.API.ProfilingOnMetrics, log.With("component", "metrics"))
+		if err != nil {
+			return err
+		}
+		defer endpoint.Shutdown(context.Background())
+	}
+	if path := cfg.API.ProfilingSocket; path != "" {
+		endpoint, err := metrics.ServeProfiling(path, log.With("component", "profiling"))
 		if err != nil {
 			return err
 		}

@@ -132,6 +132,12 @@ func (r *statusReport) write(w io.Writer) error {
 		cfgPath = "built-in defaults and flags (no config file)"
 	}
 	fmt.Fprintf(tw, "config:\t%s\n", cfgPath)
+	if where, known := r.status.GetInfo()["profiling"]; known {
+		if where == "" {
+			where = "off (api.profiling_socket, --profiling-socket)"
+		}
+		fmt.Fprintf(tw, "profiling:\t%s\n", where)
+	}
 
 	for _, c := range r.status.GetStatus().GetConditions() {
 		name := c.GetType()

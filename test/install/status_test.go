@@ -81,6 +81,7 @@ func TestStatus(t *testing.T) {
 	expect(t, out,
 		`^berth \S+ \(CRI v1\) on `+regexp.QuoteMeta(d.Socket)+`$`,
 		`^config: +`+regexp.QuoteMeta(filepath.Join(root, "berth.toml"))+`$`,
+		`^profiling: +off \(api.profiling_socket, --profiling-socket\)$`,
 		`^runtime: +ready$`,
 		`^network: +not ready \(NetworkPluginNotReady\): no cni network config .* in `+regexp.QuoteMeta(netd),
 		`^pods: +0$`,
