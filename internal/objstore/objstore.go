@@ -4,6 +4,7 @@ package objstore
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -21,9 +22,12 @@ type Object interface {
 
 // Store indexes objects of one kind.
 type Store[T Object] struct {
-	kind  string // "pod sandbox", "container": named in errors
-	mu    sync.RWMutex
-	byID  map[string]T
+	kind string // "pod sandbox", "container": named in errors
+	mu   sync.RWMutex
+	byID map[string]T
+	// order holds the objects oldest first, so that List, which the
+	// kubelet calls every second, costs a copy and not a sort.
+	order []T
 	index *idindex.Index
 }
 
@@ -32,10 +36,17 @@ func New[T Object](kind string) *Store[T] {
 	return &Store[T]{kind: kind, byID: map[string]T{}, index: idindex.New()}
 }
 
-// Add records o.
+// Add records o; an object of the same id is replaced.
 func (st *Store[T]) Add(o T) {
 	st.mu.Lock()
+	if old, ok := st.byID[o.GetID()]; ok {
+		st.removeLocked(old)
+	}
 	st.byID[o.GetID()] = o
+	// After every object created no later: new objects append.
+	at := o.Created()
+	i := sort.Search(len(st.order), func(i int) bool { return st.order[i].Created().After(at) })
+	st.order = slices.Insert(st.order, i, o)
 	st.mu.Unlock()
 	st.index.Add(o.GetID())
 }
@@ -44,8 +55,17 @@ func (st *Store[T]) Add(o T) {
 func (st *Store[T]) Delete(id string) {
 	st.index.Delete(id)
 	st.mu.Lock()
-	delete(st.byID, id)
+	if o, ok := st.byID[id]; ok {
+		st.removeLocked(o)
+		delete(st.byID, id)
+	}
 	st.mu.Unlock()
+}
+
+func (st *Store[T]) removeLocked(o T) {
+	if i := slices.Index(st.order, o); i >= 0 {
+		st.order = slices.Delete(st.order, i, i+1)
+	}
 }
 
 // Get returns the object whose id is or starts with idOrPrefix; errors wrap
@@ -68,11 +88,6 @@ func (st *Store[T]) Get(idOrPrefix string) (T, error) {
 // List returns every object, oldest first.
 func (st *Store[T]) List() []T {
 	st.mu.RLock()
-	out := make([]T, 0, len(st.byID))
-	for _, o := range st.byID {
-		out = append(out, o)
-	}
-	st.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Created().Before(out[j].Created()) })
-	return out
+	defer st.mu.RUnlock()
+	return slices.Clone(st.order)
 }

@@ -51,3 +51,27 @@ func TestStore(t *testing.T) {
 		t.Errorf("List = %v, want oldest first", l)
 	}
 }
+
+// List is oldest first whatever order objects were added in (recovery adds
+// them in a map's order), with replaced and deleted ones gone.
+func TestListOrder(t *testing.T) {
+	t0 := time.Now()
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	st := New[*obj]("widget")
+	for _, o := range []*obj{{"c", at(3)}, {"a", at(1)}, {"e", at(5)}, {"b", at(2)}, {"d", at(4)}, {"b2", at(2)}} {
+		st.Add(o)
+	}
+	st.Delete("d")
+	st.Delete("nothing")
+	st.Add(&obj{"e", at(0)}) // replaced: its new time counts
+	var got []string
+	for _, o := range st.List() {
+		got = append(got, o.id)
+	}
+	if want := "e a b b2 c"; strings.Join(got, " ") != want {
+		t.Errorf("List = %v, want %s", got, want)
+	}
+	if _, err := st.Get("d"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("deleted object still found: %v", err)
+	}
+}
