@@ -14,12 +14,18 @@
 #                      $BERTH_DEPS_CACHE/busybox, where test/rig looks for it
 #   BERTH_DEPS_BIN     where crictl, critest and ginkgo go (default /usr/local/bin)
 #   CRI_TOOLS_VERSION  cri-tools release for crictl and critest (default v1.37.0)
+#   CONTAINERD2_VERSION  containerd release `make bench` compares with (default v2.4.2)
+#   BERTH_CONTAINERD2_DIR  where its containerd and containerd-shim-runc-v2 go
+#                      (default /usr/local/libexec/berth-bench/containerd-<version>,
+#                      off PATH: Debian's containerd 1.6 stays `containerd`)
 #   GO                 the go command (default: go on PATH, then /usr/local/go/bin/go)
 set -euo pipefail
 
 CACHE_DIR=${BERTH_DEPS_CACHE:-/var/cache/berth-deps}
 BIN_DIR=${BERTH_DEPS_BIN:-/usr/local/bin}
 CRI_TOOLS_VERSION=${CRI_TOOLS_VERSION:-v1.37.0}
+CONTAINERD2_VERSION=${CONTAINERD2_VERSION:-v2.4.2}
+CONTAINERD2_DIR=${BERTH_CONTAINERD2_DIR:-/usr/local/libexec/berth-bench/containerd-${CONTAINERD2_VERSION#v}}
 
 # Debian packages. busybox-static goes on the host (a shell for debugging and
 # the rig's fallback); the dynamic `busybox` package conflicts with it, so it is
@@ -218,6 +224,30 @@ install_ginkgo() {
 	log "ginkgo: installed $BIN_DIR/ginkgo"
 }
 
+# install_containerd2 builds the containerd that `make bench` compares Berth
+# with, and its runc shim, from the Go module (no release tarball can be
+# fetched here), into CONTAINERD2_DIR. The version is stamped in as upstream's
+# Makefile does, and the check reads it back from both binaries.
+install_containerd2() {
+	local mod=github.com/containerd/containerd/v2
+	if [[ -x $CONTAINERD2_DIR/containerd && -x $CONTAINERD2_DIR/containerd-shim-runc-v2 ]] &&
+		[[ $("$CONTAINERD2_DIR/containerd" --version 2>/dev/null) == *" $CONTAINERD2_VERSION "* ]] &&
+		[[ $("$CONTAINERD2_DIR/containerd-shim-runc-v2" -v 2>/dev/null) == *"$CONTAINERD2_VERSION"* ]]; then
+		log "containerd $CONTAINERD2_VERSION: present in $CONTAINERD2_DIR"
+		return
+	fi
+	local gobin
+	gobin=$(mktemp -d)
+	CLEANUPS+=("rm -rf '$gobin'")
+	log "containerd $CONTAINERD2_VERSION: go install $mod/cmd/{containerd,containerd-shim-runc-v2} (about a minute)"
+	GOBIN=$gobin GOFLAGS='' CGO_ENABLED=0 "$GO_CMD" install -tags "no_btrfs no_devmapper no_zfs" \
+		-ldflags "-X $mod/version.Version=$CONTAINERD2_VERSION -X $mod/version.Revision=module" \
+		"$mod/cmd/containerd@$CONTAINERD2_VERSION" "$mod/cmd/containerd-shim-runc-v2@$CONTAINERD2_VERSION"
+	as_root install -D -m 0755 "$gobin/containerd" "$CONTAINERD2_DIR/containerd"
+	as_root install -D -m 0755 "$gobin/containerd-shim-runc-v2" "$CONTAINERD2_DIR/containerd-shim-runc-v2"
+	log "containerd $CONTAINERD2_VERSION: installed in $CONTAINERD2_DIR"
+}
+
 # fix_hybrid_cgroups makes crun usable on a cgroup v1 "hybrid" host. crun
 # refuses to run ("cgroups in hybrid mode not supported, drop all controllers
 # from cgroupv2") while any controller is attached to the cgroup2 mount at
@@ -263,6 +293,7 @@ main() {
 	install_crictl
 	install_critest
 	install_ginkgo
+	install_containerd2
 	fix_hybrid_cgroups
 	log "done in $((SECONDS - start))s"
 }
