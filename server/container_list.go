@@ -11,7 +11,7 @@ import (
 func (s *Server) ListContainers(ctx context.Context, req *runtime.ListContainersRequest) (*runtime.ListContainersResponse, error) {
 	f := req.GetFilter()
 	resp := &runtime.ListContainersResponse{Containers: []*runtime.Container{}}
-	for _, c := range s.containers.List() {
+	for _, c := range candidates(s.containers, f.GetId()) {
 		state := criState[c.State()]
 		switch {
 		case f.GetId() != "" && !hasIDPrefix(c.ID, f.GetId()):

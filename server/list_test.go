@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,7 +140,10 @@ func TestListContainersOldestFirst(t *testing.T) {
 	base := time.Now()
 	for i, id := range []string{"c-late", "c-early", "c-mid"} {
 		c := addContainer(t, s, id, "pod", container.StateCreated)
+		// A creation time is fixed before the container is stored.
+		s.containers.Delete(id)
 		c.CreatedAt = base.Add(time.Duration([]int{3, 1, 2}[i]) * time.Second)
+		s.containers.Add(c)
 	}
 	resp, err := s.ListContainers(context.Background(), &runtime.ListContainersRequest{})
 	if err != nil {
@@ -234,6 +238,42 @@ func TestMatchLabels(t *testing.T) {
 	} {
 		if got := matchLabels(tc.labels, tc.selector); got != tc.want {
 			t.Errorf("matchLabels(%v, %v) = %v, want %v", tc.labels, tc.selector, got, tc.want)
+		}
+	}
+}
+
+// A list by id (or unique prefix) answers from the index; a prefix of
+// several, or of none, answers as a scan would.
+func TestListByIDUsesTheIndex(t *testing.T) {
+	s, _ := fakeServer(t)
+	for _, id := range []string{"abc111", "abc222", "def333"} {
+		addContainer(t, s, id, "pod", container.StateCreated)
+		addReadyPod(t, s, "pod-"+id, hostNetworkPod(id))
+	}
+	for _, tc := range []struct {
+		id   string
+		want []string
+	}{
+		{"abc111", []string{"abc111"}},
+		{"def", []string{"def333"}},
+		{"abc", []string{"abc111", "abc222"}},
+		{"zzz", nil},
+	} {
+		resp, err := s.ListContainers(context.Background(), &runtime.ListContainersRequest{Filter: &runtime.ContainerFilter{Id: tc.id}})
+		var ids []string
+		for _, c := range resp.GetContainers() {
+			ids = append(ids, c.GetId())
+		}
+		if err != nil || !slices.Equal(ids, tc.want) {
+			t.Errorf("containers by id %q = %v, %v; want %v", tc.id, ids, err, tc.want)
+		}
+		pods, err := s.ListPodSandbox(context.Background(), &runtime.ListPodSandboxRequest{Filter: &runtime.PodSandboxFilter{Id: "pod-" + tc.id}})
+		ids = nil
+		for _, p := range pods.GetItems() {
+			ids = append(ids, strings.TrimPrefix(p.GetId(), "pod-"))
+		}
+		if err != nil || !slices.Equal(ids, tc.want) {
+			t.Errorf("pods by id %q = %v, %v; want %v", "pod-"+tc.id, ids, err, tc.want)
 		}
 	}
 }

@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/internal/objstore"
 )
 
 // ListPodSandbox lists pods, filtered by id (or unique prefix), state and
@@ -11,7 +15,7 @@ import (
 func (s *Server) ListPodSandbox(ctx context.Context, req *runtime.ListPodSandboxRequest) (*runtime.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
 	resp := &runtime.ListPodSandboxResponse{Items: []*runtime.PodSandbox{}}
-	for _, sb := range s.sandboxes.List() {
+	for _, sb := range candidates(s.sandboxes, f.GetId()) {
 		if f.GetId() != "" && !hasIDPrefix(sb.ID, f.GetId()) {
 			continue
 		}
@@ -33,6 +37,23 @@ func (s *Server) ListPodSandbox(ctx context.Context, req *runtime.ListPodSandbox
 		})
 	}
 	return resp, nil
+}
+
+// candidates are the objects a list filtered by id (or prefix) looks at:
+// the one an id or unique prefix names, without a scan of them all (the
+// kubelet asks by id for each of its pods); every object otherwise.
+func candidates[T objstore.Object](st *objstore.Store[T], id string) []T {
+	if id == "" {
+		return st.List()
+	}
+	o, err := st.Get(id)
+	switch {
+	case err == nil:
+		return []T{o}
+	case errors.Is(err, errdefs.ErrNotFound):
+		return nil
+	}
+	return st.List() // a prefix of several
 }
 
 func hasIDPrefix(id, prefix string) bool {
