@@ -17,7 +17,7 @@ RIG_PORT  ?= 5000
 # must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps build build-race run rig rig-stop run-rig test check unit unit-unprivileged integration critest stress cover bench install clean docs
+.PHONY: all deps build build-race run rig rig-stop run-rig test check unit unit-unprivileged integration critest stress cover bench bench-critest install clean docs
 
 all: build
 
@@ -110,15 +110,31 @@ cover:
 stress: deps build
 	bash contrib/stress.sh $(MAKE) --no-print-directory integration critest
 
-# critest -benchmark against bin/berth, then against containerd 1.6 (runc,
-# cgroupfs) on the same registry and network; prints the medians side by
-# side. Per-runtime results in $(BENCH_OUT)/<runtime>/, the table in
-# $(BENCH_OUT)/summary.txt. BENCH_ARGS="-containerd=false" for berth alone.
+# Kubelet-shaped pods over CRI gRPC against bin/berth, containerd 2.4 (built
+# by make deps) and containerd 1.6, one after another on the rig's registry,
+# each in a private root with its own socket and bridge: every step's p50,
+# p90 and ratios, growth with the containers present, memory with the pods.
+# bench.json, bench.md, the charts (steps, growth, memory; .svg and .png) and
+# the daemons' logs go to $(BENCH_OUT). BENCH_ARGS="-runtimes=berth,containerd-2.4
+# -quick" picks runtimes or shortens it; PROFILE=1 saves a CPU profile of berth
+# during the lifecycles (berth.cpu.pprof, berth.cpu.top.txt).
 BENCH_OUT  ?= $(CURDIR)/_output/bench
 BENCH_ARGS ?=
+PROFILE    ?=
 bench: deps build
+	$(GO) build -tags "$(TAGS)" -o bin/berth-bench ./test/bench/cmd/berth-bench
+	./bin/berth-bench -berth bin/berth -out $(BENCH_OUT) $(if $(filter 1 yes true,$(PROFILE)),-profile 25s) $(BENCH_ARGS)
+
+# The earlier comparison: critest -benchmark against bin/berth, then against
+# containerd 1.6 (runc, cgroupfs) on the same registry and network; prints
+# the medians side by side. Per-runtime results in $(BENCH_CRITEST_OUT)/<runtime>/,
+# the table in $(BENCH_CRITEST_OUT)/summary.txt. BENCH_CRITEST_ARGS="-containerd=false"
+# for berth alone.
+BENCH_CRITEST_OUT  ?= $(CURDIR)/_output/bench-critest
+BENCH_CRITEST_ARGS ?=
+bench-critest: deps build
 	$(GO) build -o bin/berth-critest ./test/critest/cmd/berth-critest
-	./bin/berth-critest bench --berth bin/berth --out $(BENCH_OUT) $(BENCH_ARGS)
+	./bin/berth-critest bench --berth bin/berth --out $(BENCH_CRITEST_OUT) $(BENCH_CRITEST_ARGS)
 
 # make install [DESTDIR=<staging root>] [PREFIX=/usr/local]
 # The binary, the systemd unit and bash completion go under PREFIX. The unit
