@@ -33,7 +33,7 @@ type rig struct {
 // newRig opens the store in a temp dir; edit adjusts its options. The
 // policy accepts anything and registries.conf is empty unless edit says
 // otherwise.
-func newRig(t *testing.T, edit func(*Options)) *rig {
+func newRig(t testing.TB, edit func(*Options)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	log, logs := storagetest.NewLogger(t)
@@ -64,7 +64,7 @@ func newRig(t *testing.T, edit func(*Options)) *rig {
 
 // registriesConf writes a registries.conf marking each registry insecure
 // (plain HTTP) and returns its path.
-func registriesConf(t *testing.T, dir, extra string, insecure ...string) string {
+func registriesConf(t testing.TB, dir, extra string, insecure ...string) string {
 	t.Helper()
 	conf := extra + "\n"
 	for _, r := range insecure {

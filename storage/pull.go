@@ -156,7 +156,7 @@ func (s *ImageService) pullCandidate(ctx context.Context, policy *signature.Poli
 	var resolved types.ImageReference
 	manifestBytes, err := copy.Image(ctx, policy, dest, src, &copy.Options{
 		SourceCtx:               sys,
-		DestinationCtx:          &types.SystemContext{},
+		DestinationCtx:          destinationContext(),
 		ProgressInterval:        reportInterval(s.opts.PullProgressTimeout),
 		Progress:                events,
 		ReportResolvedReference: &resolved,
