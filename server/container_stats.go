@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -19,23 +22,27 @@ type statsState struct {
 	cpuRates    *stats.Rates
 	layerUsages *stats.LayerCache
 	cgroupPaths *stats.CgroupPaths
+	// cgroups keeps the cgroup files readCgroup reads open.
+	cgroups *stats.CgroupReader
 
-	// readCgroup reads a cgroup by its path under the cgroup root(s), and
-	// readNetNS the interface counters of the network namespace pinned at
-	// a path: stats.ReadCgroup and stats.ReadNetNS, the stats' only reads
-	// of the host. Unit tests stand in for them: the cgroups library reads
-	// nothing but files on a cgroup filesystem, and joining a network
-	// namespace takes CAP_SYS_ADMIN.
-	readCgroup func(path string) (stats.Sample, error)
+	// readCgroup reads the fields asked for of a cgroup by its path under
+	// the cgroup root(s), and readNetNS the interface counters of the
+	// network namespace pinned at a path: stats.ReadCgroup and
+	// stats.ReadNetNS, the stats' only reads of the host. Unit tests stand
+	// in for them: the cgroups library reads nothing but files on a cgroup
+	// filesystem, and joining a network namespace takes CAP_SYS_ADMIN.
+	readCgroup func(path string, f stats.Fields) (stats.Sample, error)
 	readNetNS  func(path string) ([]stats.Interface, error)
 }
 
 func newStatsState() *statsState {
+	cgroups := stats.NewCgroupReader()
 	return &statsState{
 		cpuRates:    stats.NewRates(),
-		layerUsages: stats.NewLayerCache(stats.LayerTTL),
+		layerUsages: stats.NewLayerCache(stats.LayerTTL, stats.LayerMaxAge),
 		cgroupPaths: stats.NewCgroupPaths(),
-		readCgroup:  stats.ReadCgroup,
+		cgroups:     cgroups,
+		readCgroup:  cgroups.Read,
 		readNetNS:   stats.ReadNetNS,
 	}
 }
@@ -46,14 +53,14 @@ func (s *Server) ContainerStats(ctx context.Context, req *runtime.ContainerStats
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.ContainerStatsResponse{Stats: s.criContainerStats(c, s.sampleContainer(c))}, nil
+	return &runtime.ContainerStatsResponse{Stats: s.criContainerStats(c, s.sampleContainer(c, stats.CPUMemory))}, nil
 }
 
 // ListContainerStats reports the stats of the containers that match the
 // filter: id (or prefix), pod id (or prefix) and label selector.
 func (s *Server) ListContainerStats(ctx context.Context, req *runtime.ListContainerStatsRequest) (*runtime.ListContainerStatsResponse, error) {
 	f := req.GetFilter()
-	resp := &runtime.ListContainerStatsResponse{Stats: []*runtime.ContainerStats{}}
+	var ctrs []*container.Container
 	for _, c := range s.containers.List() {
 		switch {
 		case f.GetId() != "" && !hasIDPrefix(c.ID, f.GetId()):
@@ -63,12 +70,45 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtime.ListContai
 		case !matchLabels(c.Config.GetLabels(), f.GetLabelSelector()):
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		resp.Stats = append(resp.Stats, s.criContainerStats(c, s.sampleContainer(c)))
+		ctrs = append(ctrs, c)
+	}
+	resp := &runtime.ListContainerStatsResponse{Stats: make([]*runtime.ContainerStats, len(ctrs))}
+	if err := forEachParallel(ctx, len(ctrs), func(i int) {
+		resp.Stats[i] = s.criContainerStats(ctrs[i], s.sampleContainer(ctrs[i], stats.CPUMemory))
+	}); err != nil {
+		return nil, err
 	}
 	return resp, nil
+}
+
+// forEachParallel calls fn for 0 to n-1, on as many goroutines as there
+// are CPUs: a stats read is mostly system calls, which run in parallel.
+// It stops at ctx's end and then returns its error.
+func forEachParallel(ctx context.Context, n int, fn func(i int)) error {
+	if n == 0 {
+		return nil
+	}
+	var next atomic.Int64
+	work := func() {
+		for ctx.Err() == nil {
+			i := int(next.Add(1)) - 1
+			if i >= n {
+				return
+			}
+			fn(i)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(goruntime.GOMAXPROCS(0), n) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+	return ctx.Err()
 }
 
 // ctrSample is one reading of a container; a part that could not be read
@@ -79,14 +119,17 @@ type ctrSample struct {
 	layer     *stats.LayerUsage
 }
 
-// sampleContainer reads c's cgroup (unless it exited: its cgroup is gone
-// or about to be) and its writable layer.
-func (s *Server) sampleContainer(c *container.Container) ctrSample {
+// sampleContainer reads the fields f of c's cgroup (unless it exited: its
+// cgroup is gone or about to be, and its files held open are closed) and
+// its writable layer.
+func (s *Server) sampleContainer(c *container.Container, f stats.Fields) ctrSample {
 	var out ctrSample
 	if c.State() != container.StateExited {
-		if out.cgroup = s.sampleCgroup(c.ID, c.Bundle); out.cgroup != nil {
+		if out.cgroup = s.sampleCgroup(c.ID, c.Bundle, f); out.cgroup != nil {
 			out.nanoCores = s.rateOf(c.ID, out.cgroup)
 		}
+	} else if path, ok := s.stats.cgroupPaths.Lookup(c.ID); ok {
+		s.stats.cgroups.Forget(path)
 	}
 	u, err := s.stats.layerUsages.Get(c.ID, func() (stats.LayerUsage, error) {
 		return stats.WritableLayerUsage(s.rootfs, c.ID)
@@ -99,15 +142,15 @@ func (s *Server) sampleContainer(c *container.Container) ctrSample {
 	return out
 }
 
-// sampleCgroup reads the cgroup of the runtime container id whose bundle
-// is bundle; nil when it has none (any more).
-func (s *Server) sampleCgroup(id, bundle string) *stats.Sample {
+// sampleCgroup reads the fields f of the cgroup of the runtime container
+// id whose bundle is bundle; nil when it has none (any more).
+func (s *Server) sampleCgroup(id, bundle string, f stats.Fields) *stats.Sample {
 	path, err := s.stats.cgroupPaths.Get(id, bundle)
 	if err != nil {
 		s.log.Debug("no cgroup path", "container", id, "error", err)
 		return nil
 	}
-	smp, err := s.stats.readCgroup(path)
+	smp, err := s.stats.readCgroup(path, f)
 	if err != nil {
 		if !errors.Is(err, errdefs.ErrNotFound) {
 			s.log.Debug("read container cgroup", "container", id, "cgroup", path, "error", err)

@@ -45,14 +45,15 @@ func (s *Server) ListPodSandboxMetrics(ctx context.Context, _ *runtime.ListPodSa
 	} else {
 		s.log.Debug("no container filesystem for metrics", "error", err)
 	}
-	for _, sb := range s.sandboxes.List() {
+	idx := s.podIndex()
+	for _, sb := range idx.pods {
 		if sb.State() != sandbox.StateReady {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		resp.PodMetrics = append(resp.PodMetrics, s.podMetrics(sb, s.samplePod(sb), fs))
+		resp.PodMetrics = append(resp.PodMetrics, s.podMetrics(sb, s.samplePod(sb, idx, stats.AllFields), fs))
 	}
 	return resp, nil
 }

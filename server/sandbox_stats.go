@@ -23,27 +23,58 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtime.PodSandboxSta
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
-	return &runtime.PodSandboxStatsResponse{Stats: s.criPodStats(sb, s.samplePod(sb))}, nil
+	return &runtime.PodSandboxStatsResponse{Stats: s.criPodStats(sb, s.samplePod(sb, s.podIndex(), criFields))}, nil
 }
 
 // ListPodSandboxStats reports the stats of the pods that match the filter:
 // id (or prefix) and label selector.
 func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtime.ListPodSandboxStatsRequest) (*runtime.ListPodSandboxStatsResponse, error) {
 	f := req.GetFilter()
-	resp := &runtime.ListPodSandboxStatsResponse{Stats: []*runtime.PodSandboxStats{}}
-	for _, sb := range s.sandboxes.List() {
+	idx := s.podIndex()
+	var pods []*sandbox.Sandbox
+	for _, sb := range idx.pods {
 		if f.GetId() != "" && !hasIDPrefix(sb.ID, f.GetId()) {
 			continue
 		}
 		if !matchLabels(sb.Config.GetLabels(), f.GetLabelSelector()) {
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		resp.Stats = append(resp.Stats, s.criPodStats(sb, s.samplePod(sb)))
+		pods = append(pods, sb)
+	}
+	resp := &runtime.ListPodSandboxStatsResponse{Stats: make([]*runtime.PodSandboxStats, len(pods))}
+	if err := forEachParallel(ctx, len(pods), func(i int) {
+		resp.Stats[i] = s.criPodStats(pods[i], s.samplePod(pods[i], idx, criFields))
+	}); err != nil {
+		return nil, err
 	}
 	return resp, nil
+}
+
+// criFields are the fields of a cgroup the CRI stats report.
+const criFields = stats.CPUMemory | stats.ProcessCount
+
+// podIndex is what sampling a pod needs to know of the others, gathered
+// once per call rather than once per pod: every pod, each pod's
+// containers and how many pods have each cgroup parent.
+type podIndex struct {
+	pods       []*sandbox.Sandbox
+	containers map[string][]*container.Container
+	parents    map[string]int
+}
+
+func (s *Server) podIndex() podIndex {
+	idx := podIndex{
+		pods:       s.sandboxes.List(),
+		containers: map[string][]*container.Container{},
+		parents:    map[string]int{},
+	}
+	for _, sb := range idx.pods {
+		idx.parents[sb.CgroupParent]++
+	}
+	for _, c := range s.containers.List() {
+		idx.containers[c.PodID] = append(idx.containers[c.PodID], c)
+	}
+	return idx
 }
 
 // podSample is one reading of a pod: its own totals, its network and its
@@ -57,32 +88,38 @@ type podSample struct {
 	samples    []ctrSample
 }
 
-// samplePod reads a pod. Its totals come from its cgroup parent when that
-// is the pod's own (the kubelet gives every pod one); under a parent that
-// pods share (Berth's default) they are the sum of the pod's containers'
-// cgroups and its infra container's.
-func (s *Server) samplePod(sb *sandbox.Sandbox) podSample {
+// samplePod reads the fields f of a pod. Its totals come from its cgroup
+// parent when that is the pod's own (the kubelet gives every pod one);
+// under a parent that pods share (Berth's default) they are the sum of the
+// pod's containers' cgroups and its infra container's. Its containers'
+// fields are f, less the process count when the pod's own cgroup has it.
+func (s *Server) samplePod(sb *sandbox.Sandbox, idx podIndex, f stats.Fields) podSample {
 	var ps podSample
-	var sum stats.Sample
-	summed := false
-	for _, c := range s.podContainers(sb) {
-		cs := s.sampleContainer(c)
-		ps.containers = append(ps.containers, c)
-		ps.samples = append(ps.samples, cs)
-		if cs.cgroup != nil {
-			sum.Add(*cs.cgroup)
-			summed = true
-		}
-	}
-	if path := s.podCgroupPath(sb); path != "" {
-		if smp, err := s.stats.readCgroup(path); err == nil {
+	if path := s.podCgroupPath(sb, idx); path != "" {
+		if smp, err := s.stats.readCgroup(path, f); err == nil {
 			ps.cgroup = &smp
 		} else {
 			s.log.Debug("read pod cgroup", "pod", sb.ID, "cgroup", path, "error", err)
 		}
 	}
+	ctrFields := f
+	if ps.cgroup != nil && f != stats.AllFields {
+		ctrFields &^= stats.ProcessCount
+	}
+	var sum stats.Sample
+	summed := false
+	ps.containers = idx.containers[sb.ID]
+	ps.samples = make([]ctrSample, len(ps.containers))
+	for i, c := range ps.containers {
+		cs := s.sampleContainer(c, ctrFields)
+		ps.samples[i] = cs
+		if cs.cgroup != nil {
+			sum.Add(*cs.cgroup)
+			summed = true
+		}
+	}
 	if ps.cgroup == nil && sb.InfraID != "" && sb.State() == sandbox.StateReady {
-		if infra := s.sampleCgroup(sb.InfraID, sb.InfraBundle); infra != nil {
+		if infra := s.sampleCgroup(sb.InfraID, sb.InfraBundle, f); infra != nil {
 			sum.Add(*infra)
 			summed = true
 		}
@@ -107,15 +144,13 @@ func (s *Server) samplePod(sb *sandbox.Sandbox) podSample {
 // podCgroupPath is the cgroup of sb's own cgroup parent, or "" when the
 // pod has none of its own: no parent was asked for, the daemon's default
 // was, or another pod shares it.
-func (s *Server) podCgroupPath(sb *sandbox.Sandbox) string {
+func (s *Server) podCgroupPath(sb *sandbox.Sandbox, idx podIndex) string {
 	parent := sb.Config.GetLinux().GetCgroupParent()
 	if parent == "" || sb.CgroupParent != parent || parent == s.cgroupParent(&runtime.PodSandboxConfig{}) {
 		return ""
 	}
-	for _, other := range s.sandboxes.List() {
-		if other.ID != sb.ID && other.CgroupParent == parent {
-			return ""
-		}
+	if idx.parents[parent] > 1 {
+		return ""
 	}
 	if s.config.Runtime.CgroupManager == "systemd" {
 		path, err := stats.ExpandSlice(parent)

@@ -76,7 +76,7 @@ func (h *statsHost) readsOf(path string) int {
 	return h.reads[path]
 }
 
-func (h *statsHost) readCgroup(path string) (stats.Sample, error) {
+func (h *statsHost) readCgroup(path string, _ stats.Fields) (stats.Sample, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reads[path]++

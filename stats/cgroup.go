@@ -1,5 +1,6 @@
 // Package stats reads what CRI stats and metrics report about containers
-// and pods: CPU, memory and process counts from their cgroups (v1 and v2,
+// and pods: CPU, memory and process counts from their cgroups (v1 and v2:
+// the few files the CRI stats need directly, everything the metrics need
 // through github.com/opencontainers/cgroups), network counters from a pod's
 // network namespace, and the disk usage of writable layers. It also keeps
 // what must survive between calls: each object's previous CPU sample, from
@@ -176,15 +177,7 @@ func FromCgroupStats(st *cgroups.Stats, unified bool, at time.Time) Sample {
 	} else {
 		m.Swap = mem.Stats[keys.swap]
 	}
-	m.WorkingSet = m.Usage
-	if inactive := mem.Stats[keys.inactiveFile]; inactive < m.WorkingSet {
-		m.WorkingSet -= inactive
-	} else {
-		m.WorkingSet = 0
-	}
-	if l := mem.Usage.Limit; l > 0 && l < unlimited {
-		m.Limit = l
-	}
+	m.setDerived(mem.Stats[keys.inactiveFile], mem.Usage.Limit)
 	if unified {
 		m.Kernel = mem.Stats["kernel"]
 	} else {
@@ -197,28 +190,8 @@ func FromCgroupStats(st *cgroups.Stats, unified bool, at time.Time) Sample {
 // (block I/O, hugetlb, ...) would only cost time.
 var statsControllers = &cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory | cgroups.Pids}
 
-// ReadCgroup reads the cgroup at path, relative to the cgroup root(s) as in
-// "/berth/berth-<id>" or "/system.slice/berth-<id>.scope", from the v2
-// hierarchy on a unified host and from the v1 controllers otherwise (a
-// hybrid host keeps its controllers on v1). A cgroup that does not exist
-// is ErrNoCgroup.
-func ReadCgroup(path string) (Sample, error) {
-	if cgroups.IsCgroup2UnifiedMode() {
-		return readV2(filepath.Join(unifiedRoot, filepath.Clean("/"+path)))
-	}
-	m, err := fs.NewManager(&cgroups.Cgroup{
-		Path: filepath.Clean("/" + path),
-		// SkipDevices: a host without the v1 devices controller is no
-		// reason to refuse reading the others.
-		Resources: &cgroups.Resources{SkipDevices: true},
-	}, nil)
-	if err != nil {
-		return Sample{}, fmt.Errorf("cgroup %s: %w", path, err)
-	}
-	return readV1(m.GetPaths())
-}
-
-// readV1 reads the v1 controllers at paths, keyed by controller name.
+// readV1 reads every field of the v1 cgroup whose directories are paths,
+// keyed by controller name, through the cgroups library.
 func readV1(paths map[string]string) (Sample, error) {
 	dir := paths["memory"]
 	if dir == "" {
@@ -244,7 +217,8 @@ func readV1(paths map[string]string) (Sample, error) {
 	return s, nil
 }
 
-// readV2 reads the v2 cgroup directory dir.
+// readV2 reads every field of the v2 cgroup directory dir, through the
+// cgroups library.
 func readV2(dir string) (Sample, error) {
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -2,9 +2,12 @@ package stats
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/cgroups"
 
@@ -99,6 +102,111 @@ func TestCgroupStatMapping(t *testing.T) {
 	}
 }
 
+// The CRI stats' reader reads a few files itself: on every fixture, what
+// it fills is what the cgroups library reads, field for field, and the
+// fields it leaves out are zero.
+func TestCgroupUsageMatchesLibrary(t *testing.T) {
+	cgroups.TestMode = true
+	t.Cleanup(func() { cgroups.TestMode = false })
+	for _, always := range []bool{false, true} {
+		t.Run(fmt.Sprintf("use_hierarchy always 1: %v", always), func(t *testing.T) {
+			saved := v1AlwaysHierarchical
+			v1AlwaysHierarchical = func() bool { return always }
+			t.Cleanup(func() { v1AlwaysHierarchical = saved })
+			for _, tc := range []struct {
+				name        string
+				full, usage func(Fields) (Sample, error)
+				flat        bool // memory.use_hierarchy is 0
+			}{
+				{
+					name: "v1 hierarchical",
+					full: func(Fields) (Sample, error) {
+						return readV1(map[string]string{"cpu": "testdata/cgroupv1/cpu", "cpuacct": "testdata/cgroupv1/cpuacct", "memory": "testdata/cgroupv1/memory", "pids": "testdata/cgroupv1/pids"})
+					},
+					usage: func(f Fields) (Sample, error) {
+						return readV1Usage(v1Dirs{cpuacct: "testdata/cgroupv1/cpuacct", memory: "testdata/cgroupv1/memory", pids: "testdata/cgroupv1/pids"}, f, oneShot())
+					},
+				},
+				{
+					name: "v1 flat without pids",
+					full: func(Fields) (Sample, error) {
+						return readV1(map[string]string{"cpuacct": "testdata/cgroupv1-unlimited/cpuacct", "memory": "testdata/cgroupv1-unlimited/memory"})
+					},
+					usage: func(f Fields) (Sample, error) {
+						return readV1Usage(v1Dirs{cpuacct: "testdata/cgroupv1-unlimited/cpuacct", memory: "testdata/cgroupv1-unlimited/memory"}, f, oneShot())
+					},
+					flat: true,
+				},
+				{
+					name:  "v2 limited",
+					full:  func(Fields) (Sample, error) { return readV2("testdata/cgroupv2/limited") },
+					usage: func(f Fields) (Sample, error) { return readV2Usage("testdata/cgroupv2/limited", f, oneShot()) },
+				},
+				{
+					name:  "v2 unlimited",
+					full:  func(Fields) (Sample, error) { return readV2("testdata/cgroupv2/unlimited") },
+					usage: func(f Fields) (Sample, error) { return readV2Usage("testdata/cgroupv2/unlimited", f, oneShot()) },
+				},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					full, err := tc.full(AllFields)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := Sample{CPU: CPU{UsageNanos: full.CPU.UsageNanos}, Processes: full.Processes}
+					m, fm := &want.Memory, full.Memory
+					m.Usage, m.WorkingSet, m.RSS, m.Cache, m.MappedFile, m.Swap = fm.Usage, fm.WorkingSet, fm.RSS, fm.Cache, fm.MappedFile, fm.Swap
+					m.PageFaults, m.MajorPageFaults, m.Limit = fm.PageFaults, fm.MajorPageFaults, fm.Limit
+					if strings.HasPrefix(tc.name, "v2") {
+						m.Kernel = fm.Kernel
+					}
+					got, err := tc.usage(CPUMemory | ProcessCount)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got.Time.IsZero() {
+						t.Error("sample has no time")
+					}
+					got.Time = time.Time{}
+					if always && tc.flat {
+						// A kernel that has only hierarchical
+						// cgroups has no flat fixture: the
+						// reader takes the total_* keys, which
+						// this fixture lacks.
+						return
+					}
+					if got != want {
+						t.Errorf("usage read  %+v\nlibrary's   %+v", got, want)
+					}
+					noProcs, err := tc.usage(CPUMemory)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if noProcs.Processes != 0 || noProcs.Memory != want.Memory {
+						t.Errorf("without ProcessCount: %+v", noProcs)
+					}
+				})
+			}
+		})
+	}
+}
+
+// oneShot reads files without holding them.
+func oneShot() *fileSet { return newFileSet(&CgroupReader{}, nil) }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.18.0-1-amd64", true}, {"5.11.0", true}, {"5.10.209-1", false}, {"4.19.0", false}, {"10.0", true}, {"weird", false},
+	} {
+		if got := kernelAtLeast(tc.release, 5, 11); got != tc.want {
+			t.Errorf("kernelAtLeast(%q, 5.11) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}
+
 func TestReadMissingCgroup(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -107,10 +215,19 @@ func TestReadMissingCgroup(t *testing.T) {
 	}{
 		{"v1", func() (Sample, error) { return readV1(map[string]string{"memory": filepath.Join(dir, "gone")}) }},
 		{"v2", func() (Sample, error) { return readV2(filepath.Join(dir, "gone")) }},
-		{"host", func() (Sample, error) { return ReadCgroup("/berth-test-no-such-cgroup/berth-0") }},
+		{"v1 usage", func() (Sample, error) {
+			return readV1Usage(v1Dirs{cpuacct: filepath.Join(dir, "gone"), memory: filepath.Join(dir, "gone")}, CPUMemory, oneShot())
+		}},
+		{"v1 usage without controllers", func() (Sample, error) { return readV1Usage(v1Dirs{}, CPUMemory, oneShot()) }},
+		{"v2 usage", func() (Sample, error) {
+			return readV2Usage(filepath.Join(dir, "gone"), CPUMemory|ProcessCount, oneShot())
+		}},
+		{"host held", func() (Sample, error) { return NewCgroupReader().Read("/berth-test-no-such-cgroup/berth-0", CPUMemory) }},
+		{"host everything", func() (Sample, error) { return ReadCgroup("/berth-test-no-such-cgroup/berth-0", AllFields) }},
+		{"host", func() (Sample, error) { return ReadCgroup("/berth-test-no-such-cgroup/berth-0", CPUMemory) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := os.Stat("/sys/fs/cgroup"); tc.name == "host" && err != nil {
+			if _, err := os.Stat("/sys/fs/cgroup"); strings.HasPrefix(tc.name, "host") && err != nil {
 				t.Skip("no cgroup filesystem")
 			}
 			_, err := tc.read()

@@ -32,24 +32,40 @@ func WritableLayerUsage(layers WritableLayers, id string) (LayerUsage, error) {
 	return LayerUsage{Time: time.Now(), Bytes: bytes, Inodes: inodes}, nil
 }
 
-// LayerCache keeps measured layer usages for LayerTTL; concurrent requests
-// for one layer share one measurement. Safe for concurrent use.
+// LayerMaxAge is how old a cached usage may be and still be returned while
+// a new measurement runs in the background: longer than the kubelet's
+// period, so that its calls find one and never wait for a walk of every
+// layer (500 of them take tens of milliseconds), as containerd's snapshot
+// usages are kept by a background loop.
+const LayerMaxAge = time.Minute
+
+// LayerCache keeps measured layer usages. One younger than the TTL is
+// returned as it is; one older but younger than the maximum age is
+// returned too, and a new measurement starts in the background (one at a
+// time), for the next call; without either, the call measures. Concurrent
+// requests for one layer share one measurement; failed measurements are
+// not cached. Safe for concurrent use.
 type LayerCache struct {
-	ttl     time.Duration
-	mu      sync.Mutex
-	entries idleMap[*layerEntry]
+	ttl, maxAge time.Duration
+	mu          sync.Mutex
+	entries     idleMap[*layerEntry]
+	// background holds a token while a background measurement runs.
+	background chan struct{}
 }
 
 type layerEntry struct {
-	mu    sync.Mutex // held while measuring
-	usage LayerUsage
+	mu         sync.Mutex // held while measuring in the call
+	usage      LayerUsage
+	refreshing bool // a background measurement is under way
 }
 
-// NewLayerCache returns an empty cache whose entries live ttl.
-func NewLayerCache(ttl time.Duration) *LayerCache { return &LayerCache{ttl: ttl} }
+// NewLayerCache returns an empty cache whose entries are fresh for ttl and
+// returned while a new one is measured until maxAge.
+func NewLayerCache(ttl, maxAge time.Duration) *LayerCache {
+	return &LayerCache{ttl: ttl, maxAge: max(ttl, maxAge), background: make(chan struct{}, 1)}
+}
 
-// Get returns id's usage, calling measure when the cached one is missing or
-// older than the TTL. Failed measurements are not cached.
+// Get returns id's usage, by the rules of LayerCache.
 func (c *LayerCache) Get(id string, measure func() (LayerUsage, error)) (LayerUsage, error) {
 	now := time.Now()
 	c.mu.Lock()
@@ -62,8 +78,18 @@ func (c *LayerCache) Get(id string, measure func() (LayerUsage, error)) (LayerUs
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.usage.Time.IsZero() && now.Sub(e.usage.Time) < c.ttl {
-		return e.usage, nil
+	if !e.usage.Time.IsZero() {
+		age := now.Sub(e.usage.Time)
+		if age < c.ttl {
+			return e.usage, nil
+		}
+		if age < c.maxAge {
+			if !e.refreshing {
+				e.refreshing = true
+				go c.refresh(e, measure)
+			}
+			return e.usage, nil
+		}
 	}
 	u, err := measure()
 	if err != nil {
@@ -71,6 +97,19 @@ func (c *LayerCache) Get(id string, measure func() (LayerUsage, error)) (LayerUs
 	}
 	e.usage = u
 	return u, nil
+}
+
+// refresh measures e again in the background.
+func (c *LayerCache) refresh(e *layerEntry, measure func() (LayerUsage, error)) {
+	c.background <- struct{}{}
+	u, err := measure()
+	<-c.background
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refreshing = false
+	if err == nil && u.Time.After(e.usage.Time) {
+		e.usage = u
+	}
 }
 
 // Forget drops id's entry.

@@ -2,11 +2,16 @@ package stats
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/namespaces"
 )
@@ -65,19 +70,119 @@ func ParseNetDev(r io.Reader) ([]Interface, error) {
 // The file is read on a thread that joined the namespace, through
 // /proc/thread-self: /proc/self/net (and /proc/net) would show the
 // namespace of the process's main thread, and sysfs that of its mounter.
+//
+// The threads that read are a few kept for the purpose (netnsWorkers),
+// each joining a pod's namespace and going back to the host's for every
+// read: two setns calls. Making a thread per read and throwing it away
+// afterwards (namespaces.WithNetNS) costs more than the read itself, for
+// every pod on every stats call.
 func ReadNetNS(path string) ([]Interface, error) {
-	var ifs []Interface
-	err := namespaces.WithNetNS(path, func() error {
-		f, err := os.Open("/proc/thread-self/net/dev")
-		if err != nil {
-			return err
+	startNetNS.Do(func() {
+		for range netnsWorkers {
+			go netnsWorker()
 		}
-		defer f.Close()
-		ifs, err = ParseNetDev(f)
-		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("network counters of netns %s: %w", path, err)
+	req := netnsReq{path: path, done: make(chan netnsResult, 1)}
+	netnsReqs <- req
+	res := <-req.done
+	if res.err != nil {
+		return nil, fmt.Errorf("network counters of netns %s: %w", path, res.err)
 	}
-	return ifs, nil
+	return res.ifs, nil
+}
+
+// netnsWorkers is how many threads read network namespaces at once.
+const netnsWorkers = 2
+
+var (
+	startNetNS sync.Once
+	netnsReqs  = make(chan netnsReq)
+)
+
+type netnsReq struct {
+	path string
+	done chan netnsResult
+}
+
+type netnsResult struct {
+	ifs []Interface
+	err error
+}
+
+// netnsWorker serves reads on a thread of its own. A thread that cannot
+// return to the host's namespace is left locked, so the Go runtime ends it
+// with the goroutine, and another worker takes its place.
+func netnsWorker() {
+	runtime.LockOSThread()
+	host, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// Without a way back, read on throwaway threads.
+		runtime.UnlockOSThread()
+		for req := range netnsReqs {
+			var res netnsResult
+			res.err = namespaces.WithNetNS(req.path, func() error {
+				var err error
+				res.ifs, err = readNetDev(make([]byte, 4096))
+				return err
+			})
+			req.done <- res
+		}
+		return
+	}
+	buf := make([]byte, 4096)
+	for req := range netnsReqs {
+		res, back := readNetNSOn(host, req.path, buf)
+		req.done <- res
+		if !back {
+			go netnsWorker()
+			return
+		}
+	}
+}
+
+// readNetNSOn joins the namespace pinned at path, reads its interfaces and
+// returns to host; back is false when it could not.
+func readNetNSOn(host int, path string, buf []byte) (res netnsResult, back bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return netnsResult{err: fmt.Errorf("open netns %s: %w", path, err)}, true
+	}
+	err = unix.Setns(fd, unix.CLONE_NEWNET)
+	unix.Close(fd)
+	if err != nil {
+		return netnsResult{err: fmt.Errorf("join netns %s: %w", path, err)}, true
+	}
+	res.ifs, res.err = readNetDev(buf)
+	if err := unix.Setns(host, unix.CLONE_NEWNET); err != nil {
+		return netnsResult{err: errors.Join(res.err, fmt.Errorf("return the thread to the host's netns: %w", err))}, false
+	}
+	return res, true
+}
+
+// readNetDev reads the interfaces of the calling thread's network
+// namespace, using buf.
+func readNetDev(buf []byte) ([]Interface, error) {
+	fd, err := unix.Open("/proc/thread-self/net/dev", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /proc/thread-self/net/dev: %w", err)
+	}
+	defer unix.Close(fd)
+	n := 0
+	for {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read /proc/thread-self/net/dev: %w", err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return ParseNetDev(bytes.NewReader(buf[:n]))
 }

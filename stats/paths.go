@@ -35,6 +35,14 @@ func (c *CgroupPaths) Get(id, bundle string) (string, error) {
 	return path, nil
 }
 
+// Lookup returns the cgroup path of container id if it is known, reading
+// nothing.
+func (c *CgroupPaths) Lookup(id string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paths.get(id, time.Now())
+}
+
 // Forget drops id's path.
 func (c *CgroupPaths) Forget(id string) {
 	c.mu.Lock()
