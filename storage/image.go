@@ -55,20 +55,72 @@ func (s *ImageService) describe(ctx context.Context, img *cstorage.Image) (*Imag
 	if err != nil {
 		return nil, err
 	}
-	tags, digests := splitNames(img.Names)
+	named := s.namesOf(img)
 	out := &Image{
 		ID:          img.ID,
-		RepoTags:    tags,
-		RepoDigests: repoDigests(tags, digests, img),
+		RepoTags:    named.tags,
+		RepoDigests: named.digests,
 		Size:        entry.size,
 		TopLayer:    img.TopLayer,
 		Config:      entry.config,
+		Pinned:      named.pinned,
 	}
 	if entry.config != nil {
 		out.UID, out.Username = imageUser(entry.config.Config.User)
 	}
-	out.Pinned = s.pinned(img.ID, tags, out.RepoDigests)
 	return out, nil
+}
+
+// namesEntry is what an image's stored names make of it: its repo tags and
+// digests and whether it is pinned. Working that out parses every name
+// (regular expressions), most of what ListImages cost.
+type namesEntry struct {
+	// key is the stored names and digests it was made from, live the
+	// settings (pinned patterns) in force then.
+	key     string
+	live    *Reloadable
+	tags    []string
+	digests []string
+	pinned  bool
+}
+
+// namesOf returns the names entry of img, reusing the remembered one while
+// the image's names, digests and the pinned patterns are those it was made
+// from. The key is compared on every call with what the store holds now, so
+// a tag added or removed by anyone (podman on a shared store too) shows at
+// once. The slices are shared between callers: read them only.
+func (s *ImageService) namesOf(img *cstorage.Image) namesEntry {
+	key := namesKey(img)
+	live := s.live.Load()
+	s.config.mu.Lock()
+	entry, ok := s.config.names[img.ID]
+	s.config.mu.Unlock()
+	if ok && entry.key == key && entry.live == live {
+		return entry
+	}
+	tags, digests := splitNames(img.Names)
+	entry = namesEntry{key: key, live: live, tags: tags, digests: repoDigests(tags, digests, img)}
+	entry.pinned = s.pinned(img.ID, tags, entry.digests)
+	s.config.mu.Lock()
+	s.config.names[img.ID] = entry
+	s.config.mu.Unlock()
+	return entry
+}
+
+// namesKey is everything namesOf reads of an image, as one string.
+func namesKey(img *cstorage.Image) string {
+	var b strings.Builder
+	for _, n := range img.Names {
+		b.WriteString(n)
+		b.WriteByte('\n')
+	}
+	b.WriteByte(0)
+	b.WriteString(img.Digest.String())
+	for _, d := range img.Digests {
+		b.WriteByte('\n')
+		b.WriteString(d.String())
+	}
+	return b.String()
 }
 
 // repoDigests adds repo@digest, for each tagged repository and each of the
@@ -165,6 +217,11 @@ func (s *ImageService) forgetConfigs(present map[string]bool) {
 			delete(s.config.entries, id)
 		}
 	}
+	for id := range s.config.names {
+		if !present[id] {
+			delete(s.config.names, id)
+		}
+	}
 }
 
 // forgetConfig drops the cached entry of a removed image.
@@ -172,4 +229,5 @@ func (s *ImageService) forgetConfig(id string) {
 	s.config.mu.Lock()
 	defer s.config.mu.Unlock()
 	delete(s.config.entries, id)
+	delete(s.config.names, id)
 }

@@ -55,7 +55,7 @@ func newImageService(opts Options, log *slog.Logger, store cstorage.Store) *Imag
 		log:    log,
 		store:  store,
 		pulls:  newPullTracker(),
-		config: configCache{entries: map[string]configEntry{}},
+		config: configCache{entries: map[string]configEntry{}, names: map[string]namesEntry{}},
 	}
 	s.sweep = &layerSweeper{store: store, log: log}
 	s.live.Store(opts.reloadable())
@@ -64,8 +64,10 @@ func newImageService(opts Options, log *slog.Logger, store cstorage.Store) *Imag
 
 // configCache remembers image configs and sizes by image id: both are fixed
 // for the life of an image, and ListImages would otherwise re-read every
-// image's manifest and config on each call.
+// image's manifest and config on each call. It also remembers what each
+// image's names parse to, checked against the names on every use.
 type configCache struct {
 	mu      sync.Mutex
 	entries map[string]configEntry
+	names   map[string]namesEntry
 }

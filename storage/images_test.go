@@ -164,3 +164,37 @@ func TestOpenStoreKeepsPriorVFS(t *testing.T) {
 		t.Fatalf("driver = %s, want vfs (the root's prior driver)", got)
 	}
 }
+
+// What an image's names make of it is remembered, but a tag added or
+// removed behind Berth's back (podman on a shared store) and a reload of
+// the pinned patterns show on the next call.
+func TestImageNamesFollowTheStore(t *testing.T) {
+	r := newRig(t, nil)
+	a := tinyImage(t, "a", "")
+	storagetest.Import(t, r.svc.store, a, "example.test/app:1")
+	img, err := r.svc.Image(testCtx(t), a.ID())
+	if err != nil || len(img.RepoTags) != 1 || img.Pinned {
+		t.Fatalf("image = %+v, %v; want one tag, not pinned", img, err)
+	}
+
+	if err := r.svc.store.AddNames(a.ID(), []string{"example.test/app:2"}); err != nil {
+		t.Fatal(err)
+	}
+	img, err = r.svc.Image(testCtx(t), "example.test/app:2")
+	if err != nil || len(img.RepoTags) != 2 || len(img.RepoDigests) != 1 {
+		t.Fatalf("after a tag was added: %+v, %v; want two tags and one repo digest", img, err)
+	}
+
+	r.svc.Reload(Reloadable{PinnedImages: []string{"example.test/app:2"}})
+	if img, err = r.svc.Image(testCtx(t), a.ID()); err != nil || !img.Pinned {
+		t.Fatalf("after reload pinning app:2: %+v, %v; want pinned", img, err)
+	}
+
+	if err := r.svc.store.RemoveNames(a.ID(), []string{"example.test/app:2"}); err != nil {
+		t.Fatal(err)
+	}
+	images, err := r.svc.ListImages(testCtx(t), "")
+	if err != nil || len(images) != 1 || len(images[0].RepoTags) != 1 || images[0].RepoTags[0] != "example.test/app:1" || images[0].Pinned {
+		t.Fatalf("after the tag was removed: %+v, %v; want only app:1, not pinned", images, err)
+	}
+}
