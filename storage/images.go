@@ -66,6 +66,13 @@ func newImageService(opts Options, log *slog.Logger, store cstorage.Store) *Imag
 // for the life of an image, and ListImages would otherwise re-read every
 // image's manifest and config on each call. It also remembers what each
 // image's names parse to, checked against the names on every use.
+//
+// Another tool may share the store (podman, skopeo): every call still reads
+// the image record from containers/storage, which reloads it when any
+// process changed the store, so names, tags and removals by others show at
+// once. Only what an image id fixes is trusted from memory: the config (the
+// id is its digest) and the size (its layers are immutable; a signature
+// another tool adds later is not counted until the image is pulled again).
 type configCache struct {
 	mu      sync.Mutex
 	entries map[string]configEntry
