@@ -27,10 +27,10 @@ type statsState struct {
 
 	// readCgroup reads the fields asked for of a cgroup by its path under
 	// the cgroup root(s), and readNetNS the interface counters of the
-	// network namespace pinned at a path: stats.ReadCgroup and
+	// network namespace pinned at a path: cgroups.Read and
 	// stats.ReadNetNS, the stats' only reads of the host. Unit tests stand
-	// in for them: the cgroups library reads nothing but files on a cgroup
-	// filesystem, and joining a network namespace takes CAP_SYS_ADMIN.
+	// in for them: cgroup files exist only on a cgroup filesystem, and
+	// joining a network namespace takes CAP_SYS_ADMIN.
 	readCgroup func(path string, f stats.Fields) (stats.Sample, error)
 	readNetNS  func(path string) ([]stats.Interface, error)
 }
