@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,7 +21,36 @@ func conmonCgroupName(id string) string { return "berth-conmon-" + id }
 // one, whether it is the only one or the "unified" half of a hybrid setup.
 // conmon joins a cgroup on all of them, as runc does for containers, so that
 // none of its accounting stays in the daemon's cgroup.
+//
+// The list is read once: the hierarchies are mounted at boot (or by
+// install-deps before the daemon starts) and never change while it runs,
+// whereas the mount table they are read from grows with every container's
+// mounts, and the kernel takes milliseconds to print a node's thousand
+// mounts. A hierarchy mounted while the daemon runs is seen after a
+// restart; creation and removal use the same list, so nothing is left.
 func cgroupMounts() ([]string, error) {
+	cgroupMountsMu.Lock()
+	defer cgroupMountsMu.Unlock()
+	if cgroupMountsCache != nil {
+		return cgroupMountsCache, nil
+	}
+	mounts, err := readCgroupMounts()
+	if err != nil {
+		return nil, err // read again next time
+	}
+	if mounts == nil {
+		mounts = []string{}
+	}
+	cgroupMountsCache = mounts
+	return mounts, nil
+}
+
+var (
+	cgroupMountsMu    sync.Mutex
+	cgroupMountsCache []string
+)
+
+func readCgroupMounts() ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err

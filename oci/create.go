@@ -82,10 +82,12 @@ func (r *Runtime) CreateContainer(ctx context.Context, c *Container) (pid int, r
 		return 0, fmt.Errorf("create container %s: %w", c.ID, err)
 	}
 	defer p.Close()
+	launched := time.Now()
 	// The process started forks the daemon and exits at once.
 	if err := p.Wait(); err != nil {
 		return 0, fmt.Errorf("create container %s: conmon: %s: %w", c.ID, r.readConmonStderr(c), err)
 	}
+	forked := time.Now()
 
 	waitCtx, cancel := context.WithTimeout(ctx, r.cfg.CreateTimeout)
 	defer cancel()
@@ -104,6 +106,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, c *Container) (pid int, r
 		}
 		return 0, fmt.Errorf("create container %s: %s", c.ID, text)
 	}
+	r.log.DebugContext(ctx, "conmon create steps", "container", c.ID, "launch", launched.Sub(start),
+		"daemonise", forked.Sub(launched), "runtime_create", time.Since(forked))
 	r.log.InfoContext(ctx, "created container", "container", c.ID, "pid", msg.Data)
 	return msg.Data, nil
 }
