@@ -5,7 +5,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -135,7 +137,7 @@ func seccompProfile(prof *runtime.SecurityProfile, legacy, base, defaultPath str
 	if err != nil {
 		return nil, invalidf(field, "read seccomp profile: %v", err)
 	}
-	s, err := seccomp.LoadProfile(string(body), spec)
+	s, err := seccompFilters.load(string(body), spec)
 	if err != nil {
 		return nil, invalidf(field, "seccomp profile %s: %v", local, err)
 	}
@@ -144,15 +146,72 @@ func seccompProfile(prof *runtime.SecurityProfile, legacy, base, defaultPath str
 
 func defaultSeccomp(file string, spec *specs.Spec) (*specs.LinuxSeccomp, error) {
 	if file == "" {
-		return seccomp.GetDefaultProfile(spec)
+		return seccompFilters.load(builtinProfile, spec)
 	}
 	body, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read the default seccomp profile: %w", err)
 	}
-	s, err := seccomp.LoadProfile(string(body), spec)
+	s, err := seccompFilters.load(string(body), spec)
 	if err != nil {
 		return nil, fmt.Errorf("default seccomp profile %s: %w", file, err)
 	}
 	return s, nil
+}
+
+// builtinProfile stands for moby's default profile in seccompFilters; no
+// JSON profile is empty.
+const builtinProfile = ""
+
+// seccompFilters keeps the filters made from profiles: nearly every
+// container asks for RuntimeDefault with the default capabilities, and
+// turning the profile into a filter for them (a few hundred syscall rules,
+// each checked against the capabilities and the architecture) would
+// otherwise be done again for each one.
+var seccompFilters = &filterCache{m: map[filterKey]*specs.LinuxSeccomp{}}
+
+// filterCache holds filters by the profile's text and the bounding
+// capabilities, the only part of the spec a profile's rules depend on. A
+// profile file's text is read on every create, so an edited file takes
+// effect at once. The filters are shared: nothing may modify one.
+type filterCache struct {
+	mu sync.Mutex
+	m  map[filterKey]*specs.LinuxSeccomp
+}
+
+type filterKey struct{ profile, caps string }
+
+// maxFilters bounds the cache: a node with many Localhost profiles gets
+// them made anew once it holds this many.
+const maxFilters = 64
+
+func (c *filterCache) load(profile string, spec *specs.Spec) (*specs.LinuxSeccomp, error) {
+	var caps []string
+	if spec.Process != nil && spec.Process.Capabilities != nil {
+		caps = slices.Clone(spec.Process.Capabilities.Bounding)
+		slices.Sort(caps)
+	}
+	key := filterKey{profile, strings.Join(caps, ",")}
+	c.mu.Lock()
+	f, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	var err error
+	if profile == builtinProfile {
+		f, err = seccomp.GetDefaultProfile(spec)
+	} else {
+		f, err = seccomp.LoadProfile(profile, spec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxFilters {
+		clear(c.m)
+	}
+	c.m[key] = f
+	c.mu.Unlock()
+	return f, nil
 }
