@@ -96,6 +96,13 @@ type Records interface {
 	Delete(id string) error
 }
 
+// unsyncedSaver is Records that can also save a record without waiting for
+// the disk (checkpoint.Dir): the record of a container still being created
+// need not survive a crash of the node, only one of the daemon.
+type unsyncedSaver interface {
+	SaveUnsynced(id string, v any) error
+}
+
 // Hooks connect a container to its owner: Records keeps its record and
 // Changed, if set, hears of every committed status change, in order, before
 // the next one (the server publishes CRI events from it).
@@ -121,6 +128,12 @@ func newBox(c *Container, st Status, h Hooks) *lifecycle.Box[Status] {
 			rec, err := c.record(next)
 			if err != nil {
 				return err
+			}
+			if u, ok := h.Records.(unsyncedSaver); ok && next.Phase == lifecycle.Creating {
+				// A creation that a node crash loses is undone all the
+				// same: at start-up, what Berth made that no record
+				// names (the storage container, conmon) is removed.
+				return u.SaveUnsynced(c.ID, rec)
 			}
 			return h.Records.Save(c.ID, rec)
 		},

@@ -579,6 +579,10 @@ func (r fakeRecords) Save(id string, v any) error {
 	return r.Dir.Save(id, v)
 }
 
+// SaveUnsynced is Save: the journal does not tell a synced save from
+// another (the embedded checkpoint.Dir's would bypass the journal).
+func (r fakeRecords) SaveUnsynced(id string, v any) error { return r.Save(id, v) }
+
 func (r fakeRecords) Delete(id string) error {
 	if err := r.j.do(r.kind+"record delete", id); err != nil {
 		return err
@@ -691,3 +695,7 @@ func TestJournalBalance(t *testing.T) {
 		})
 	}
 }
+
+// waitRemovals waits until the background removals of s are done, or have
+// given up.
+func waitRemovals(s *Server) { s.removals.wg.Wait() }

@@ -18,8 +18,19 @@ type Dir string
 
 func (d Dir) path(id string) string { return filepath.Join(string(d), id+".json") }
 
-// Save writes v as the record of id.
-func (d Dir) Save(id string, v any) error {
+// Save writes v as the record of id, durably: once it returns, the record
+// survives a crash of the node.
+func (d Dir) Save(id string, v any) error { return d.save(id, v, true) }
+
+// SaveUnsynced writes v as the record of id as atomically as Save, but
+// does not wait for it to reach the disk: a crash of the daemon finds the
+// old record or the new one, while a crash of the node (power loss, panic)
+// may find the old one, or a torn one that Load reports as bad. It is for
+// records whose loss on a node crash is harmless, such as the mark of a
+// creation that recovery would undo anyway.
+func (d Dir) SaveUnsynced(id string, v any) error { return d.save(id, v, false) }
+
+func (d Dir) save(id string, v any, durable bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint %s: %w", id, err)
@@ -36,15 +47,20 @@ func (d Dir) Save(id string, v any) error {
 		tmp.Close()
 		return fmt.Errorf("write checkpoint %s: %w", id, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync checkpoint %s: %w", id, err)
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("sync checkpoint %s: %w", id, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", id, err)
 	}
 	if err := os.Rename(tmp.Name(), d.path(id)); err != nil {
 		return fmt.Errorf("commit checkpoint %s: %w", id, err)
+	}
+	if !durable {
+		return nil
 	}
 	return d.syncDir()
 }

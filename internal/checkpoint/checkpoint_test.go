@@ -56,3 +56,17 @@ func TestSaveLoadDelete(t *testing.T) {
 		t.Error("deleted record still loads")
 	}
 }
+
+// An unsynced save is a save like any other to the daemon that reads it.
+func TestSaveUnsynced(t *testing.T) {
+	d := Dir(filepath.Join(t.TempDir(), "records"))
+	for _, n := range []int{1, 2} {
+		if err := d.SaveUnsynced("a", rec{"a", n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, bad, err := Load[rec](d)
+	if err != nil || len(bad) != 0 || len(recs) != 1 || recs["a"].Count != 2 {
+		t.Fatalf("Load = %+v, %v, %v; want a's second save", recs, bad, err)
+	}
+}
