@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -81,6 +82,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContain
 }
 
 func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (*container.Container, error) {
+	begin := time.Now()
 	// Before anything is made: a bad target is the request's fault.
 	targetPid, err := s.targetPid(sb, cfg)
 	if err != nil {
@@ -94,6 +96,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		return nil, fmt.Errorf("config.image.image: %w", err)
 	}
 
+	imageLookup := time.Since(begin)
 	id := newID()
 	name := container.Name(cfg.GetMetadata(), sb.Config.GetMetadata())
 	c := container.New(id, name, sb.ID, cfg, s.ctrHooks)
@@ -106,11 +109,21 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	log := s.log.With("container", id, "name", name, "pod", sb.ID)
 	var undos undo.Stack
 	defer undos.Run(log)
+	steps := newStepTimes(begin)
+	steps.add("image_lookup", imageLookup)
+	defer func() { log.Debug("create steps", steps.attrs()...) }()
 
 	if err := s.ctrNames.Reserve(name, id); err != nil {
 		return nil, fmt.Errorf("reserve container name: %w", err)
 	}
 	undos.Add("release container name "+name, func() error { s.ctrNames.Release(name, id); return nil })
+	// A container of this name removed a moment ago may still hold its
+	// storage container, whose name is the same: its release is finished
+	// first.
+	if err := s.takeOverRemovals(ctx, func(old *container.Container) bool { return old.Name == name }); err != nil {
+		return nil, fmt.Errorf("finish the removal of an earlier container named %s: %w", name, err)
+	}
+	steps.done("earlier_removal")
 	// Recorded before anything is made; the record's deletion is the last
 	// undo, so a crash at any later step is undone by recovery.
 	if err := c.Checkpoint(); err != nil {
@@ -118,15 +131,18 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	}
 	undos.Add("delete container record", func() error { return c.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("CreateContainer:recorded")
+	steps.done("record")
 
 	if err := s.rootfs.CreateRootfs(ctx, id, name, img.ID, storage.Owner{Pod: sb.ID, Kind: storage.KindContainer}); err != nil {
 		return nil, err
 	}
 	undos.Add("remove rootfs", func() error { return s.rootfs.RemoveRootfs(id) })
+	steps.done("rootfs_create")
 	rootfs, err := s.rootfs.MountRootfs(id)
 	if err != nil {
 		return nil, err
 	}
+	steps.done("rootfs_mount")
 	crashpoint.Hit("CreateContainer:rootfs")
 	if c.Bundle, err = s.rootfs.RootfsRunDir(id); err != nil {
 		return nil, err
@@ -139,6 +155,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	if err != nil {
 		return nil, err
 	}
+	steps.done("image_volumes")
 
 	var imgCfg *imgspecv1.ImageConfig
 	if img.Config != nil {
@@ -164,9 +181,11 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		Uid: int64(res.User.UID), Gid: int64(res.User.GID), SupplementalGroups: int64s(res.User.AdditionalGids),
 	}}
 	undos.Add("remove volume dirs", func() error { return os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", id)) })
+	steps.done("spec_generate")
 	if err := oci.WriteSpec(c.Bundle, res.Spec); err != nil {
 		return nil, err
 	}
+	steps.done("spec_write")
 
 	rt := s.runtimeFor(c.Handler)
 	oc := s.ociContainer(c)
@@ -175,10 +194,12 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	}
 	undos.Add("delete runtime container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), oc) })
 	crashpoint.Hit("CreateContainer:runtime")
+	steps.done("runtime_create")
 
 	if err := c.SetPhase(lifecycle.Created); err != nil {
 		return nil, err
 	}
+	steps.done("record_created")
 	crashpoint.Hit("CreateContainer:done")
 	s.containers.Add(c)
 	undos.Commit()
@@ -331,3 +352,37 @@ func (s *Server) mountImageVolumes(ctx context.Context, c *container.Container, 
 	}
 	return out, nil
 }
+
+// stepTimes measures the steps of one call, for a debug line that says
+// where its time went.
+type stepTimes struct {
+	last  time.Time
+	begin time.Time
+	names []string
+	took  []time.Duration
+}
+
+func newStepTimes(begin time.Time) *stepTimes { return &stepTimes{begin: begin, last: time.Now()} }
+
+// add records a step measured elsewhere.
+func (t *stepTimes) add(name string, d time.Duration) {
+	t.names, t.took = append(t.names, name), append(t.took, d)
+}
+
+// done ends the step called name, begun when the last one ended.
+func (t *stepTimes) done(name string) {
+	now := time.Now()
+	t.add(name, now.Sub(t.last))
+	t.last = now
+}
+
+// attrs are the steps as log attributes, in milliseconds, and the total.
+func (t *stepTimes) attrs() []any {
+	out := make([]any, 0, 2*len(t.names)+2)
+	for i, n := range t.names {
+		out = append(out, n, ms(t.took[i]))
+	}
+	return append(out, "total", ms(time.Since(t.begin)))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

@@ -31,13 +31,16 @@ func (s *Server) stopPodContainers(ctx context.Context, sb *sandbox.Sandbox) err
 	return nil
 }
 
+// removePodContainers removes the pod's containers, those listed and those
+// whose RemoveContainer left the release to the background: the pod's
+// namespaces and record go only after all they hold.
 func (s *Server) removePodContainers(ctx context.Context, sb *sandbox.Sandbox) error {
 	for _, c := range s.podContainers(sb) {
 		if err := s.removeContainer(ctx, c); err != nil {
 			return err
 		}
 	}
-	return nil
+	return s.takeOverRemovals(ctx, func(c *container.Container) bool { return c.PodID == sb.ID })
 }
 
 func (s *Server) podContainerStatuses(sb *sandbox.Sandbox) []*runtime.ContainerStatus {

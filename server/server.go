@@ -58,6 +58,9 @@ type Server struct {
 	ctrLocks   *keylock.Locks
 	// ctrHooks keep every container's record and publish its events.
 	ctrHooks container.Hooks
+	// removals are the containers removed whose release goes on in the
+	// background (container_remove.go).
+	removals removals
 
 	// stream serves exec, attach and port-forward URLs (streaming.go).
 	stream streamerSlot

@@ -404,6 +404,8 @@ func TestExitRacesStopRemoveAndExec(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The records go when the removals' background release is done.
+		waitFor(func() bool { return len(b.containerRecords(t)) == 0 })
 		if recs := b.containerRecords(t); len(recs) != 0 {
 			t.Fatalf("round %d: records left after every remove (an exit resurrected one?): %v", i, recs)
 		}
