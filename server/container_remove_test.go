@@ -269,3 +269,29 @@ func TestShutdownWaitsForBackgroundRemoves(t *testing.T) {
 		t.Errorf("record left after Shutdown: %v", err)
 	}
 }
+
+// An image whose last container was removed a moment ago can be removed at
+// once, as the kubelet's image GC does: the container's pending release is
+// finished first. An image a listed container uses is still refused.
+func TestRemoveImageRightAfterItsContainer(t *testing.T) {
+	s, f, sb, id := createdWithFakes(t)
+	ctx := context.Background()
+	rmi := func() error {
+		_, err := s.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: "busybox"}})
+		return err
+	}
+	if err := rmi(); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Fatalf("remove of an image a container uses = %v, want FailedPrecondition", err)
+	}
+	release := holdFinishers(s)
+	defer release()
+	removeWithFakes(t, s, id)
+	if err := rmi(); err != nil {
+		t.Fatalf("remove of the image right after its container: %v", err)
+	}
+	if _, err := f.images.Image(ctx, "busybox"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("image still there: %v", err)
+	}
+	assertBalanced(t, f.j)
+	assertNoContainerLeft(t, s, sb, "app")
+}

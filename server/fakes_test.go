@@ -192,6 +192,9 @@ type fakeImages struct {
 	images map[string]*storage.Image
 	dir    string
 	fs     storage.FsInfo
+	// rootfs refuses the removal of an image a container's rootfs is
+	// made from, as containers/storage does.
+	rootfs *fakeRootfs
 }
 
 func (f *fakeImages) Image(_ context.Context, ref string) (*storage.Image, error) {
@@ -231,6 +234,9 @@ func (f *fakeImages) ListImages(ctx context.Context, filter string) ([]*storage.
 // RemoveImage removes the reference; an image id removes every reference
 // to the image.
 func (f *fakeImages) RemoveImage(_ context.Context, ref string) error {
+	if img, ok := f.images[ref]; ok && f.rootfs != nil && f.rootfs.uses(img.ID) {
+		return fmt.Errorf("remove image %s: used by a container: %w", ref, errdefs.ErrFailedPrecondition)
+	}
 	for r, img := range f.images {
 		if r == ref || img.ID == ref {
 			delete(f.images, r)
@@ -260,15 +266,35 @@ func fakeImage(ref string) *storage.Image {
 
 // fakeRootfs keeps each container's mount point and run dir under dir.
 type fakeRootfs struct {
-	j   *journal
-	dir string
+	j      *journal
+	dir    string
+	mu     sync.Mutex
+	images map[string]string // id → the image it is made from
 }
 
-func (f *fakeRootfs) CreateRootfs(_ context.Context, id, _, _ string, _ storage.Owner) error {
+func (f *fakeRootfs) CreateRootfs(_ context.Context, id, _, imageID string, _ storage.Owner) error {
 	if err := f.j.do("rootfs create", id); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	if f.images == nil {
+		f.images = map[string]string{}
+	}
+	f.images[id] = imageID
+	f.mu.Unlock()
 	return os.MkdirAll(filepath.Join(f.dir, id), 0o755)
+}
+
+// uses tells whether a rootfs is made from image id.
+func (f *fakeRootfs) uses(imageID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, img := range f.images {
+		if img == imageID {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fakeRootfs) MountRootfs(id string) (string, error) {
@@ -299,6 +325,9 @@ func (f *fakeRootfs) RemoveRootfs(id string) error {
 	if err := f.j.do("rootfs remove", id); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	delete(f.images, id)
+	f.mu.Unlock()
 	return os.RemoveAll(filepath.Join(f.dir, id))
 }
 
@@ -629,6 +658,7 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 		ns:      &fakeNamespaces{j: j, dir: t.TempDir()},
 		runtime: &fakeRuntime{j: j, ctrs: map[string]string{}, exits: map[string]int32{}, conmon: map[string]bool{}},
 	}
+	f.images.rootfs = f.rootfs
 	s.config.Image.PauseImage = "pause"
 	s.config.Runtime.DropInfra = true
 	for _, ref := range []string{"busybox", "data", "pause"} {

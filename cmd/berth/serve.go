@@ -32,6 +32,10 @@ import (
 // pull stuck on a dead registry must not keep the daemon from exiting.
 const shutdownGrace = 30 * time.Second
 
+// removalGrace is how long background releases of removed containers may
+// go on after the calls are done; each is crash-safe, so it is short.
+const removalGrace = 5 * time.Second
+
 // maxMsgSize matches the kubelet's own 16 MiB limit for CRI messages.
 const maxMsgSize = 16 * 1024 * 1024
 
@@ -218,6 +222,12 @@ wait:
 		log.Warn("in-flight calls outlived the shutdown grace period; cancelling them", "grace", shutdownGrace)
 		g.Stop()
 	}
+	// Releases of removed containers still running in the background get
+	// a moment; what is left is finished by the next start-up, as after a
+	// crash.
+	ctx, cancel := context.WithTimeout(context.Background(), removalGrace)
+	srv.Shutdown(ctx)
+	cancel()
 	log.Info("berth stopped")
 	return nil
 }

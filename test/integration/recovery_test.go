@@ -196,7 +196,7 @@ func TestCrashPointsLeaveNothingHalfMade(t *testing.T) {
 	for _, point := range []string{
 		"RunPodSandbox:recorded", "RunPodSandbox:namespaces", "RunPodSandbox:network", "RunPodSandbox:infra", "RunPodSandbox:done",
 		"CreateContainer:recorded", "CreateContainer:rootfs", "CreateContainer:runtime", "CreateContainer:done",
-		"StartContainer:started",
+		"StartContainer:started", "RemoveContainer:marked", "RemoveContainer:runtime",
 		"StopPodSandbox:containers", "StopPodSandbox:network",
 		"RemovePodSandbox:marked", "RemovePodSandbox:containers", "RemovePodSandbox:namespaces",
 	} {
@@ -238,9 +238,10 @@ func TestCrashPointsLeaveNothingHalfMade(t *testing.T) {
 }
 
 // podLifecycle runs a pod through the operations that have crash points:
-// run, create, start, stop the pod, remove the pod.
+// run, create, start, stop and remove the container, stop the pod, remove
+// the pod.
 func podLifecycle(ctx context.Context, b *berth) error {
-	return podWithContainerCycle(ctx, b, 1)
+	return podWithContainerCycle(ctx, b, 2) // even: the container goes first
 }
 
 // runProbe proves a pod works: a new container in it runs and answers exec.
