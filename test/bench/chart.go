@@ -167,7 +167,8 @@ func linePanel(d *Drawing, r *Report, ox, oy, w, h float64, title, xLabel string
 		}
 	}
 	if withLegend {
-		legend(d, r, ox+w-right, top+8, true)
+		// Top left: the lines start low there and mostly rise.
+		legend(d, r, left+legendWidth(r)+16, top+8, true)
 	}
 }
 
@@ -185,10 +186,7 @@ func yAxis(d *Drawing, left, plotW float64, ticks []float64, y func(float64) flo
 
 // legend lists the runtimes with their colours, right-aligned at x.
 func legend(d *Drawing, r *Report, x, y float64, lines bool) {
-	wide := 0.0
-	for _, res := range r.Results {
-		wide = math.Max(wide, TextWidth(res.Runtime))
-	}
+	wide := legendWidth(r) - 30
 	d.Rect(x-wide-26, y-14, wide+30, float64(len(r.Results))*16+6, color.RGBA{0xff, 0xff, 0xff, 0xff})
 	for i, res := range r.Results {
 		yy := y + float64(i)*16
@@ -199,6 +197,15 @@ func legend(d *Drawing, r *Report, x, y float64, lines bool) {
 			d.Rect(x-14, yy-10, 12, 12, runtimeColor(i))
 		}
 	}
+}
+
+// legendWidth is the width of legend's box.
+func legendWidth(r *Report) float64 {
+	wide := 0.0
+	for _, res := range r.Results {
+		wide = math.Max(wide, TextWidth(res.Runtime))
+	}
+	return wide + 30
 }
 
 // niceTicks are 0 and 4-8 round steps (1, 2 or 5 × 10^k) covering max.

@@ -170,7 +170,10 @@ func strokeLine(img *image.RGBA, s shape) {
 		}
 		t := float64(i) / float64(steps)
 		x, y := s.x1+dx*t, s.y1+dy*t
-		r := image.Rect(int(math.Floor(x-half+0.5)), int(math.Floor(y-half+0.5)), int(math.Floor(x+half+0.5)), int(math.Floor(y+half+0.5)))
+		// The epsilon keeps float error (114.99999 for 115) from
+		// skipping a pixel.
+		px := func(v float64) int { return int(math.Floor(v + 0.5 + 1e-6)) }
+		r := image.Rect(px(x-half), px(y-half), px(x+half), px(y+half))
 		if r.Empty() {
 			r.Max = r.Min.Add(image.Pt(1, 1))
 		}

@@ -160,6 +160,9 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "Machine: %s, %d vCPU, %.0f GiB, %s, %s, %s. Started %s, took %s.\n\n",
 		orDash(m.CPU), m.CPUs, m.MemoryGiB, orDash(m.OS), orDash(m.Kernel), orDash(m.Cgroups),
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), (time.Duration(r.Seconds) * time.Second).String())
+	if m.Load != "" {
+		fmt.Fprintf(&b, "Load average at the start: %s.\n\n", m.Load)
+	}
 	if len(r.Results) == 0 {
 		b.WriteString("No results.\n")
 		return b.String()

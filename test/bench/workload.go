@@ -12,17 +12,22 @@ import (
 
 // Workload sizes a run. Full and Quick are the two presets.
 type Workload struct {
-	Lifecycles     int   // sequential pod lifecycles (each a sample of every step)
-	Calls          int   // samples of each list and status call
-	Pulls          int   // pulls of each image
-	AtOnce         int   // pods started at once
-	AtOnceRounds   int   // rounds of them
-	Pods           int   // pods of the scale phase, one container each at first
-	MemoryLevels   []int // pod counts at which memory is read
-	MemoryPods     int   // the level whose daemon RSS and helper PSS are figures
-	GrowthLevels   []int // containers present at which CreateContainer and ListContainers are timed
-	ScaleLevel     int   // the level where ListContainers, the stats lists and RSS are figures
-	Workers        int   // concurrent requests while building up and tearing down (not timed)
+	Lifecycles   int   // sequential pod lifecycles (each a sample of every step)
+	Calls        int   // samples of each list and status call
+	Pulls        int   // pulls of each image
+	AtOnce       int   // pods started at once
+	AtOnceRounds int   // rounds of them
+	Pods         int   // pods of the scale phase, one container each at first
+	MemoryLevels []int // pod counts at which memory is read
+	MemoryPods   int   // the level whose daemon RSS and helper PSS are figures
+	GrowthLevels []int // containers present at which CreateContainer and ListContainers are timed
+	ScaleLevel   int   // the level where ListContainers, the stats lists and RSS are figures
+	Workers      int   // concurrent requests while building up and tearing down (not timed)
+	// A series of calls stops early once it has taken SeriesBudget and has
+	// MinSamples: containerd 1.6 takes 15 s a ListPodSandboxStats at 100
+	// pods here, and 30 of them would be half the run.
+	SeriesBudget   time.Duration
+	MinSamples     int
 	CallTimeout    time.Duration
 	SettleInterval time.Duration // pause before reading memory or timing at a level
 }
@@ -34,6 +39,7 @@ func Full() Workload {
 		Pods: 100, MemoryLevels: []int{10, 25, 50, 75, 100}, MemoryPods: 50,
 		GrowthLevels: []int{0, 250, 500, 1000}, ScaleLevel: 500,
 		Workers: 4, CallTimeout: 4 * time.Minute, SettleInterval: 2 * time.Second,
+		SeriesBudget: 90 * time.Second, MinSamples: 10,
 	}
 }
 
@@ -44,6 +50,7 @@ func Quick() Workload {
 		Pods: 50, MemoryLevels: []int{10, 25, 50}, MemoryPods: 50,
 		GrowthLevels: []int{0, 100, 200}, ScaleLevel: 200,
 		Workers: 4, CallTimeout: 4 * time.Minute, SettleInterval: time.Second,
+		SeriesBudget: 30 * time.Second, MinSamples: 5,
 	}
 }
 
@@ -159,6 +166,30 @@ func (r *run) timed(ctx context.Context, f *Figure, fn func(context.Context) err
 	return nil
 }
 
+// budget yields Calls iterations for a series of f, fewer when the
+// series has run SeriesBudget and f has MinSamples (noted as a problem).
+func (r *run) budget(f *Figure) func(func(int) bool) { return r.budgetN(f, r.w.Calls) }
+
+func (r *run) budgetN(f *Figure, n int) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		start := time.Now()
+		for i := range n {
+			r.mu.Lock()
+			have := len(f.Samples)
+			r.mu.Unlock()
+			if r.w.SeriesBudget > 0 && time.Since(start) > r.w.SeriesBudget && have >= r.w.MinSamples {
+				r.mu.Lock()
+				r.res.Problem("%s: %d samples, not %d: the series stopped after %s", f.Label, have, n, r.w.SeriesBudget)
+				r.mu.Unlock()
+				return
+			}
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
+
 func (r *run) fig(key, label, unit string) *Figure {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -178,7 +209,7 @@ func (r *run) images(ctx context.Context) error {
 	} {
 		f := r.fig(p.key, p.label, Ms)
 		spec := &runtimeapi.ImageSpec{Image: p.ref}
-		for range r.w.Pulls {
+		for range r.budgetN(f, r.w.Pulls) {
 			// Each pull starts without the image (the first too: an
 			// earlier run's copy cannot be there, the root is new).
 			cctx, cancel := r.call(ctx)
@@ -549,7 +580,7 @@ func (r *run) atScale(ctx context.Context, containers, pods int) error {
 	r.mu.Unlock()
 	r.t.Logf("%s: %d containers in %d pods: daemon RSS %.1f MiB, %d helpers %.1f MiB PSS", r.t.Name, containers, pods, m.DaemonRSS, m.Helpers, m.HelpersPSS)
 	cstats := r.fig("list_container_stats_scale", fmt.Sprintf("ListContainerStats, %d containers", containers), Ms)
-	for range r.w.Calls {
+	for range r.budget(cstats) {
 		_ = r.timed(ctx, cstats, func(ctx context.Context) error {
 			resp, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
 			if err == nil && len(resp.GetStats()) < containers {
@@ -559,7 +590,7 @@ func (r *run) atScale(ctx context.Context, containers, pods int) error {
 		})
 	}
 	pstats := r.fig("list_pod_sandbox_stats_scale", fmt.Sprintf("ListPodSandboxStats, %d pods", pods), Ms)
-	for range r.w.Calls {
+	for range r.budget(pstats) {
 		_ = r.timed(ctx, pstats, func(ctx context.Context) error {
 			resp, err := rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
 			if err == nil && len(resp.GetStats()) < pods {

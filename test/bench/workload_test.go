@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -61,5 +62,29 @@ func TestKubeletShapes(t *testing.T) {
 	}
 	if err := p.Remove(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestSeriesBudget(t *testing.T) {
+	w := Quick()
+	w.SeriesBudget, w.MinSamples = time.Nanosecond, 3
+	r := &run{w: w, res: &Result{}}
+	f := r.res.Figure("x", "X", Ms)
+	n := 0
+	for range r.budgetN(f, 30) {
+		f.Add(1)
+		time.Sleep(time.Microsecond)
+		n++
+	}
+	if n != 3 || len(r.res.Problems) != 1 {
+		t.Errorf("a series past its budget ran %d times (want the 3 minimum samples), problems %v", n, r.res.Problems)
+	}
+	r = &run{w: Full(), res: &Result{}}
+	n = 0
+	for range r.budgetN(f, 30) {
+		n++
+	}
+	if n != 30 {
+		t.Errorf("a series within its budget ran %d times, want 30", n)
 	}
 }

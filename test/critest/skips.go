@@ -3,8 +3,8 @@
 // comparison, on the test rig: its registry serves every image critest
 // pulls, a bridge CNI network of its own connects the pods, and everything
 // lives in a temp dir that is removed afterwards. cmd/berth-critest is the
-// command `make critest` and `make bench` run; this package holds its parts
-// that deserve unit tests: the skip list (SKIPS.md), JUnit and benchmark
+// command `make critest` and `make bench-critest` run; this package holds
+// its parts that deserve unit tests: the skip list (SKIPS.md), JUnit and benchmark
 // results, the CNI network and containerd's configuration.
 package critest
 

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -34,8 +35,15 @@ func main() {
 		profile  = flag.Duration("profile", 0, "take a CPU profile of berth this long during the lifecycle phase (e.g. 25s); 0: none")
 		imageDir = flag.String("image-dir", rig.DefaultImageDir(), "where the rig builds its images (a build is reused)")
 		keep     = flag.Bool("keep", false, "keep the work dir's registry (runtime roots are always removed)")
+		render   = flag.String("render", "", "run nothing: read this bench.json and write the tables and charts to -out again")
 	)
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(*render, *out); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	for _, p := range []*string{berth, out, imageDir} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
@@ -218,6 +226,22 @@ func describe(w bench.Workload, img bench.Images) map[string]string {
 	}
 }
 
+// rerender writes the report of an earlier run again.
+func rerender(path, out string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var r bench.Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	return writeReport(&r, out)
+}
+
 func writeReport(r *bench.Report, out string) error {
 	data, err := r.JSON()
 	if err != nil {
@@ -249,23 +273,34 @@ func writeReport(r *bench.Report, out string) error {
 	return nil
 }
 
-// pprofTop writes `go tool pprof -top` of the profile and prints its head.
+// pprofTop writes `go tool pprof -top` of the profile (flat, and by
+// cumulative time next to it: berth mostly waits on crun, conmon and the
+// CNI plugins, so the flat view is syscalls) and prints the head of both.
 func pprofTop(binary, profile, out string) {
 	if _, err := os.Stat(profile); err != nil {
 		logf("no CPU profile at %s", profile)
 		return
 	}
-	data, err := exec.Command("go", "tool", "pprof", "-top", binary, profile).CombinedOutput()
-	if err != nil {
-		logf("go tool pprof -top: %v: %s", err, data)
-		return
+	for _, v := range []struct {
+		args []string
+		file string
+	}{
+		{[]string{"-top"}, out},
+		{[]string{"-top", "-cum"}, strings.TrimSuffix(out, ".top.txt") + ".cum.txt"},
+	} {
+		args := append(append([]string{"tool", "pprof"}, v.args...), binary, profile)
+		data, err := exec.Command("go", args...).CombinedOutput()
+		if err != nil {
+			logf("go %s: %v: %s", strings.Join(args, " "), err, data)
+			return
+		}
+		if err := os.WriteFile(v.file, data, 0o644); err != nil {
+			logf("%v", err)
+			return
+		}
+		lines := strings.SplitN(string(data), "\n", 26)
+		fmt.Printf("\nberth CPU profile, go tool pprof %s (all of it in %s):\n%s\n", strings.Join(v.args, " "), v.file, strings.Join(lines[:min(len(lines), 25)], "\n"))
 	}
-	if err := os.WriteFile(out, data, 0o644); err != nil {
-		logf("%v", err)
-		return
-	}
-	lines := strings.SplitN(string(data), "\n", 26)
-	fmt.Printf("\nberth CPU profile (%s, top of %s):\n%s\n", profile, out, strings.Join(lines[:min(len(lines), 25)], "\n"))
 }
 
 // preflight names every missing piece at once.

@@ -1,5 +1,5 @@
 // Command berth-critest runs cri-tools' critest against Berth on the test
-// rig, as `make critest` and `make bench` do:
+// rig, as `make critest` and `make bench-critest` do:
 //
 //	berth-critest run   [--berth bin/berth] [--out _output/critest] [--skips test/critest/SKIPS.md]
 //	berth-critest bench [--berth bin/berth] [--out _output/bench] [--containerd=true]
