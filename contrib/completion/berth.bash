@@ -20,12 +20,12 @@ _berth() {
 	local subcommands="check config status version"
 	local flags="--auth-file --cgroup-manager --cni-config-dir --cni-plugin-dir
 		--config --config-dir --conmon --default-runtime --listen --log-format
-		--log-level --metrics-address --pause-image --pull-progress-timeout
-		--registries-conf --root --run-dir --runroot --signature-policy
+		--log-level --metrics-address --pause-image --profiling-socket
+		--pull-progress-timeout --registries-conf --root --run-dir --runroot --signature-policy
 		--state-dir --storage-driver --stream-address --stream-port --help"
 
 	case $prev in
-	--config | --registries-conf | --signature-policy | --auth-file | --conmon | --listen)
+	--config | --registries-conf | --signature-policy | --auth-file | --conmon | --listen | --profiling-socket)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
