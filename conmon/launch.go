@@ -52,9 +52,10 @@ type Cmd struct {
 
 // Process is a started conmon whose sync pipe the caller reads.
 type Process struct {
-	cmd  *exec.Cmd
-	sync *os.File
-	msgs chan syncResult
+	cmd   *exec.Cmd
+	sync  *os.File
+	start *os.File // write end of the start pipe, until Release
+	msgs  chan syncResult
 }
 
 type syncResult struct {
@@ -62,12 +63,34 @@ type syncResult struct {
 	err error
 }
 
-// Start launches conmon in its own process group with no inherited file
-// descriptors but the two pipes, runs c.Place, then releases conmon through
-// the start pipe. Without --sync, conmon forks a daemon that calls setsid and
-// outlives the caller; the process started here exits right after that fork
-// and must be reaped with Wait.
+// Start launches conmon (see Launch), runs c.Place and releases it. Without
+// --sync, conmon forks a daemon that calls setsid and outlives the caller;
+// the process started here exits right after that fork and must be reaped
+// with Wait.
 func Start(c Cmd) (*Process, error) {
+	p, err := Launch(c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Place != nil {
+		if err := c.Place(p.Pid()); err != nil {
+			p.Kill()
+			return nil, err
+		}
+	}
+	if err := p.Release(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Launch starts conmon in its own process group with no inherited file
+// descriptors but the two pipes. conmon then waits on its start pipe and
+// does nothing, touching no file, until Release: the caller may move it into
+// cgroups, and finish what conmon will need (the bundle, the spec) in the
+// meantime. c.Place is not run; a Process launched must be released or
+// killed.
+func Launch(c Cmd) (*Process, error) {
 	CloexecInherited()
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
@@ -79,7 +102,6 @@ func Start(c Cmd) (*Process, error) {
 		syncW.Close()
 		return nil, fmt.Errorf("create conmon start pipe: %w", err)
 	}
-	defer startW.Close()
 
 	env := c.Env
 	if env == nil {
@@ -98,21 +120,24 @@ func Start(c Cmd) (*Process, error) {
 	startR.Close()
 	if err != nil {
 		syncR.Close()
+		startW.Close()
 		return nil, fmt.Errorf("start conmon: %w", err)
 	}
-	p := &Process{cmd: cmd, sync: syncR, msgs: make(chan syncResult, 4)}
+	p := &Process{cmd: cmd, sync: syncR, start: startW, msgs: make(chan syncResult, 4)}
 	go p.readSync()
-	if c.Place != nil {
-		if err := c.Place(cmd.Process.Pid); err != nil {
-			p.Kill()
-			return nil, err
-		}
-	}
-	if _, err := startW.Write([]byte{0}); err != nil {
-		p.Kill()
-		return nil, fmt.Errorf("release conmon through its start pipe: %w", err)
-	}
 	return p, nil
+}
+
+// Release lets a launched conmon go on through its start pipe. On failure
+// conmon is killed.
+func (p *Process) Release() error {
+	_, err := p.start.Write([]byte{0})
+	p.start.Close()
+	if err != nil {
+		p.Kill()
+		return fmt.Errorf("release conmon through its start pipe: %w", err)
+	}
+	return nil
 }
 
 // CloexecInherited marks every descriptor above stderr close-on-exec. Go
@@ -185,4 +210,5 @@ func (p *Process) Kill() {
 	_ = p.cmd.Process.Kill()
 	_ = p.cmd.Wait()
 	_ = p.sync.Close()
+	_ = p.start.Close()
 }

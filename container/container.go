@@ -121,7 +121,12 @@ func New(id, name, podID string, cfg *runtime.ContainerConfig, h Hooks) *Contain
 func newBox(c *Container, st Status, h Hooks) *lifecycle.Box[Status] {
 	hooks := lifecycle.Hooks[Status]{
 		Check: c.checkTransition,
-		Save: func(next Status) error {
+		Save: func(old, next Status) error {
+			// Starting is not saved: a change of it alone would write
+			// the same record again, and cost StartContainer a sync.
+			if onlyStarting(old, next) {
+				return nil
+			}
 			if next.Phase == lifecycle.Removed {
 				return h.Records.Delete(c.ID)
 			}
@@ -142,6 +147,18 @@ func newBox(c *Container, st Status, h Hooks) *lifecycle.Box[Status] {
 		hooks.Changed = func(old, next Status) { h.Changed(c, old, next) }
 	}
 	return lifecycle.NewBox(st, hooks)
+}
+
+// onlyStarting reports whether next differs from old in Starting alone,
+// which is not saved: saving would write the same record again, and cost
+// StartContainer a sync. (An update that changes nothing, as Checkpoint's,
+// is saved.)
+func onlyStarting(old, next Status) bool {
+	if old.Starting == next.Starting {
+		return false
+	}
+	old.Starting = next.Starting
+	return old == next
 }
 
 // GetID and Created let the object store index containers.

@@ -150,22 +150,44 @@ func TestExitDuringStart(t *testing.T) {
 	}
 }
 
+// The starting mark is not saved (a restart ends every call), so setting
+// and clearing it writes nothing: no sync in StartContainer's way.
+func TestStartingMarkIsNotSaved(t *testing.T) {
+	c, recs := newTest(t)
+	recs.fail = errors.New("disk full")
+	if err := c.BeginStart(); err != nil {
+		t.Fatalf("BeginStart saved: %v", err)
+	}
+	if !c.Status().Starting {
+		t.Error("the starting mark is not visible")
+	}
+	if err := c.AbortStart(); err != nil {
+		t.Fatalf("AbortStart saved: %v", err)
+	}
+	if c.Status().Starting {
+		t.Error("the starting mark stays")
+	}
+	if err := c.Checkpoint(); err == nil {
+		t.Error("Checkpoint, a change of nothing, was not saved")
+	}
+}
+
 // TestSaveComesFirst: a change that cannot be saved is not made, and a
 // reader never sees a status the record does not have.
 func TestSaveComesFirst(t *testing.T) {
 	c, recs := newTest(t)
 	recs.fail = errors.New("disk full")
-	if err := c.BeginStart(); err == nil {
+	if err := c.Started(time.Now()); err == nil {
 		t.Fatal("a change whose save failed succeeded")
 	}
-	if c.Status().Starting {
+	if c.State() != StateCreated {
 		t.Error("a change whose save failed is visible")
 	}
 	recs.fail = nil
-	if err := c.BeginStart(); err != nil {
+	if err := c.Started(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if rec := recs.get("id"); rec == nil || rec.State != StateCreated {
+	if rec := recs.get("id"); rec == nil || rec.State != StateRunning {
 		t.Errorf("record = %+v", rec)
 	}
 	if err := c.SetPhase(lifecycle.Removed); err != nil || len(recs.deleted) != 1 || recs.get("id") != nil {

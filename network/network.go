@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -104,9 +105,12 @@ func New(opts Options) (*Manager, error) {
 		statusErr: fmt.Errorf("cni config in %s not loaded yet", opts.ConfDir),
 		locks:     keylock.New(),
 	}
-	exec := &invoke.DefaultExec{
-		RawExec:       &invoke.RawExec{Stderr: stderrLogger{m.log}},
-		PluginDecoder: version.PluginDecoder{},
+	exec := &timedExec{
+		DefaultExec: invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: stderrLogger{m.log}},
+			PluginDecoder: version.PluginDecoder{},
+		},
+		log: m.log,
 	}
 	m.cni = libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, opts.CacheDir, exec)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -164,6 +168,31 @@ func (m *Manager) defaultNetwork() (*libcni.NetworkConfigList, error) {
 		return nil, fmt.Errorf("cni network not ready: %w: %w", m.statusErr, errdefs.ErrFailedPrecondition)
 	}
 	return m.net, nil
+}
+
+// timedExec logs each plugin run's time at debug: where a pod's network
+// setup spends its time, plugin by plugin.
+type timedExec struct {
+	invoke.DefaultExec
+	log *slog.Logger
+}
+
+func (e *timedExec) ExecPlugin(ctx context.Context, path string, stdin []byte, env []string) ([]byte, error) {
+	start := time.Now()
+	out, err := e.DefaultExec.ExecPlugin(ctx, path, stdin, env)
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		var cmd, id string
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "CNI_COMMAND="); ok {
+				cmd = v
+			} else if v, ok := strings.CutPrefix(kv, "CNI_CONTAINERID="); ok {
+				id = v
+			}
+		}
+		e.log.DebugContext(ctx, "cni plugin ran", "plugin", filepath.Base(path), "command", cmd, "pod", id,
+			"took", time.Since(start), "failed", err != nil)
+	}
+	return out, err
 }
 
 // stderrLogger sends what plugins write to stderr to the debug log.

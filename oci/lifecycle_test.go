@@ -293,3 +293,66 @@ func TestDeleteWithoutStop(t *testing.T) {
 		}
 	}
 }
+
+// A conmon launched into the persist dir as the bundle waits, placed in its
+// cgroup, until Create; the spec written meanwhile is what it runs. An
+// aborted launch leaves nothing.
+func TestLaunchWaitsForTheBundle(t *testing.T) {
+	for _, h := range handlers {
+		t.Run(h, func(t *testing.T) {
+			env := newTestEnv(t, h)
+			c := env.newContainer("true")
+			c.BundleDir = env.rt.PersistDir(c)
+			c.LogPath = filepath.Join(c.BundleDir, "ctr.log")
+			l, err := env.rt.LaunchContainer(bgCtx(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if left := processesMentioning(c.ID); len(left) != 1 {
+				t.Fatalf("want one conmon waiting, found %q", left)
+			}
+			// conmon made nothing in the bundle before it was let go.
+			if _, err := os.Lstat(filepath.Join(c.BundleDir, "ctl")); err == nil {
+				t.Error("conmon made its ctl fifo before Create")
+			}
+			spec := testSpec(testRootfs, []string{"true"}, env.parent+"/"+c.ID)
+			spec.Version = SpecVersion
+			writeSpec(t, c.BundleDir, spec)
+			pid, err := l.Create(bgCtx())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pid <= 0 {
+				t.Fatalf("init pid %d", pid)
+			}
+			if st, err := env.rt.State(bgCtx(), c); err != nil || st.Status != "created" {
+				t.Fatalf("state after Create: %v, %v", st, err)
+			}
+			if err := l.Abort(bgCtx()); err != nil {
+				t.Errorf("Abort after Create: %v", err)
+			}
+			if _, err := env.rt.State(bgCtx(), c); err != nil {
+				t.Errorf("Abort after Create touched the container: %v", err)
+			}
+			conmonPid, _ := env.rt.ConmonPid(c)
+			deleteAndCheck(t, env, c, conmonPid)
+		})
+		t.Run(h+"/abort", func(t *testing.T) {
+			env := newTestEnv(t, h)
+			c := env.newContainer("true")
+			c.BundleDir = env.rt.PersistDir(c)
+			c.LogPath = filepath.Join(c.BundleDir, "ctr.log")
+			l, err := env.rt.LaunchContainer(bgCtx(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Abort(bgCtx()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Create(bgCtx()); err == nil {
+				t.Error("Create after Abort succeeded")
+			}
+			deleteAndCheck(t, env, c, 0)
+		})
+	}
+}

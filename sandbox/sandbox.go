@@ -98,7 +98,7 @@ func New(id, name string, cfg *runtime.PodSandboxConfig, requested, handler, dir
 func newBox(s *Sandbox, st Status, records Records) *lifecycle.Box[Status] {
 	return lifecycle.NewBox(st, lifecycle.Hooks[Status]{
 		Check: s.checkTransition,
-		Save: func(next Status) error {
+		Save: func(_, next Status) error {
 			if next.Phase == lifecycle.Removed {
 				return records.Delete(s.ID)
 			}

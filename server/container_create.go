@@ -124,6 +124,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 		return nil, fmt.Errorf("finish the removal of an earlier container named %s: %w", name, err)
 	}
 	steps.done("earlier_removal")
+	// The bundle is the runtime's own dir of the container, known before
+	// anything is made, so conmon can be launched first (below).
+	rt := s.runtimeFor(c.Handler)
+	c.Bundle = rt.PersistDir(&oci.Container{ID: id})
+	if c.LogPath, err = containerLogPath(sb, cfg, c.Bundle); err != nil {
+		return nil, err
+	}
 	// Recorded before anything is made; the record's deletion is the last
 	// undo, so a crash at any later step is undone by recovery.
 	if err := c.Checkpoint(); err != nil {
@@ -132,6 +139,16 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	undos.Add("delete container record", func() error { return c.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("CreateContainer:recorded")
 	steps.done("record")
+
+	// conmon is moved into its cgroup, which on cgroup v1 waits out a
+	// grace period of the kernel, while the rootfs and the spec are made.
+	oc := s.ociContainer(c)
+	launched, err := rt.LaunchContainer(ctx, oc)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", name, err)
+	}
+	undos.Add("abort conmon launch", func() error { return launched.Abort(context.WithoutCancel(ctx)) })
+	steps.done("conmon_launch")
 
 	if err := s.rootfs.CreateRootfs(ctx, id, name, img.ID, storage.Owner{Pod: sb.ID, Kind: storage.KindContainer}); err != nil {
 		return nil, err
@@ -144,12 +161,6 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	}
 	steps.done("rootfs_mount")
 	crashpoint.Hit("CreateContainer:rootfs")
-	if c.Bundle, err = s.rootfs.RootfsRunDir(id); err != nil {
-		return nil, err
-	}
-	if c.LogPath, err = containerLogPath(sb, cfg, c.Bundle); err != nil {
-		return nil, err
-	}
 
 	imageMounts, err := s.mountImageVolumes(ctx, c, &undos)
 	if err != nil {
@@ -187,9 +198,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	}
 	steps.done("spec_write")
 
-	rt := s.runtimeFor(c.Handler)
-	oc := s.ociContainer(c)
-	if _, err := rt.CreateContainer(ctx, oc); err != nil {
+	if _, err := launched.Create(ctx); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
 	undos.Add("delete runtime container", func() error { return rt.DeleteContainer(context.WithoutCancel(ctx), oc) })

@@ -77,6 +77,11 @@ type Records interface {
 type OCIRuntime interface {
 	Name() string
 	CreateContainer(ctx context.Context, c *oci.Container) (pid int, err error)
+	// LaunchContainer starts c's conmon, which runs the runtime's create
+	// once its Launched.Create is called; PersistDir is the runtime's dir
+	// of c, where its bundle may go.
+	LaunchContainer(ctx context.Context, c *oci.Container) (oci.Launched, error)
+	PersistDir(c *oci.Container) string
 	StartContainer(ctx context.Context, c *oci.Container) error
 	StopContainer(ctx context.Context, c *oci.Container, timeout time.Duration, stopSignal syscall.Signal) error
 	DeleteContainer(ctx context.Context, c *oci.Container) error

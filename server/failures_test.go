@@ -85,6 +85,7 @@ func TestCreateContainerFailureAtEachStep(t *testing.T) {
 		mention string // what the error must say
 	}{
 		{step: "record create", nth: 1, mention: "record create"},
+		{step: "runtime launch", nth: 1, mention: "runtime launch"},
 		{step: "rootfs create", nth: 1, mention: "rootfs create"},
 		{step: "rootfs mount", nth: 1, mention: "rootfs mount"},
 		{step: "image mount", nth: 1, mention: "image mount"},
@@ -156,7 +157,6 @@ func TestStartContainerFailureAtEachStep(t *testing.T) {
 		nth        int
 		mention    string
 	}{
-		{name: "mark starting", step: "record save created", nth: 1, mention: "record save created"},
 		{name: "runtime start", step: "runtime start", nth: 1, mention: "start container"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestStartContainerFailureAtEachStep(t *testing.T) {
 // the step.
 func TestStartContainerUnrecordedStartIsKilled(t *testing.T) {
 	s, f, _, id := createdWithFakes(t)
-	f.j.failAt("record save created", 2) // 1: starting, 2: running
+	f.j.failAt("record save created", 1) // "running" (the starting mark is not saved)
 	_, err := s.StartContainer(context.Background(), &runtime.StartContainerRequest{ContainerId: id})
 	assertFailedAt(t, f, err, "record save created", "record start of container")
 	if got := f.runtime.state(id); got == "running" {

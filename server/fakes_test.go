@@ -43,7 +43,8 @@ var releases = map[string][]string{
 	"pod record delete": {"pod record create"},
 	"rootfs remove":     {"rootfs mount", "rootfs create"},
 	"image unmount":     {"image mount"},
-	"runtime delete":    {"runtime start", "runtime create"},
+	"runtime delete":    {"runtime start", "runtime create", "runtime launch"},
+	"runtime abort":     {"runtime launch"},
 	"runtime stop":      {"runtime start"},
 	"network teardown":  {"network setup"},
 	"namespaces unpin":  {"namespaces pin"},
@@ -51,10 +52,21 @@ var releases = map[string][]string{
 	"shm unmount":       {"shm mount"},
 }
 
+// consumes says which acquisition of the same object an acquisition takes
+// over: the runtime's create uses the conmon launched for it, which is
+// then given back with the container, in the container's place in the
+// order.
+var consumes = map[string]string{"runtime create": "runtime launch"}
+
+// anyOrder are releases that may come at any point: a conmon launched but
+// not let go has touched nothing, and may be killed before or after what
+// was made after it.
+var anyOrder = map[string]bool{"runtime abort": true}
+
 // acquisitions are the ops that take something a release must give back.
 var acquisitions = map[string]bool{
 	"record create": true, "rootfs create": true, "rootfs mount": true, "image mount": true,
-	"runtime create": true, "runtime start": true, "network setup": true,
+	"runtime launch": true, "runtime create": true, "runtime start": true, "network setup": true,
 	"namespaces pin": true, "shm mount": true, "pod record create": true,
 }
 
@@ -135,6 +147,9 @@ func (j *journal) unbalanced() []string {
 	for seq, e := range j.snapshot() {
 		op, obj := splitEntry(e)
 		if acquisitions[op] {
+			if taken, ok := consumes[op]; ok {
+				hs = slices.DeleteFunc(hs, func(h held) bool { return h.op == taken && h.obj == obj })
+			}
 			hs = append(hs, held{seq, op, obj})
 			continue
 		}
@@ -153,8 +168,9 @@ func (j *journal) unbalanced() []string {
 			}
 			kept = append(kept, h)
 		}
-		if oldest < 0 {
-			continue // what setup made, or released already
+		if oldest < 0 || anyOrder[op] {
+			hs = kept
+			continue // what setup made, or released already; or free to go at any point
 		}
 		for _, h := range kept {
 			if h.seq > oldest && (h.op == "runtime start" || !stops[op]) {
@@ -459,6 +475,7 @@ func (f *fakeNamespaces) UnmountShm(path string) error {
 // container stopped through it has exited with code 0.
 type fakeRuntime struct {
 	j      *journal
+	dir    string // persist dirs
 	mu     sync.Mutex
 	ctrs   map[string]string // id → "created", "running" or "stopped"
 	exits  map[string]int32  // id → the code in its exit file
@@ -496,6 +513,54 @@ func (f *fakeRuntime) set(id, state string) {
 }
 
 func (f *fakeRuntime) Name() string { return "crun" }
+
+func (f *fakeRuntime) PersistDir(c *oci.Container) string { return filepath.Join(f.dir, c.ID) }
+
+// LaunchContainer makes the persist dir; told to fail "spec write", it puts
+// a directory where the runtime spec goes, so writing the spec fails for
+// root as for anyone.
+func (f *fakeRuntime) LaunchContainer(_ context.Context, c *oci.Container) (oci.Launched, error) {
+	if err := f.j.do("runtime launch", c.ID); err != nil {
+		return nil, err
+	}
+	dir := f.PersistDir(c)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if f.j.do("spec write", c.ID) != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "config.json"), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return &fakeLaunch{f: f, c: c}, nil
+}
+
+type fakeLaunch struct {
+	f    *fakeRuntime
+	c    *oci.Container
+	used bool
+}
+
+// Create undoes its own failure, as the real one does.
+func (l *fakeLaunch) Create(ctx context.Context) (int, error) {
+	l.used = true
+	pid, err := l.f.CreateContainer(ctx, l.c)
+	if err != nil {
+		_ = l.f.j.do("runtime abort", l.c.ID)
+	}
+	return pid, err
+}
+
+func (l *fakeLaunch) Abort(context.Context) error {
+	if l.used {
+		return nil
+	}
+	l.used = true
+	if err := l.f.j.do("runtime abort", l.c.ID); err != nil {
+		return err
+	}
+	return os.RemoveAll(l.f.PersistDir(l.c))
+}
 
 func (f *fakeRuntime) CreateContainer(_ context.Context, c *oci.Container) (int, error) {
 	if err := f.j.do("runtime create", c.ID); err != nil {
@@ -656,7 +721,7 @@ func fakeServer(t *testing.T) (*Server, *fakes) {
 		rootfs:  &fakeRootfs{j: j, dir: t.TempDir()},
 		network: &fakeNetwork{j: j},
 		ns:      &fakeNamespaces{j: j, dir: t.TempDir()},
-		runtime: &fakeRuntime{j: j, ctrs: map[string]string{}, exits: map[string]int32{}, conmon: map[string]bool{}},
+		runtime: &fakeRuntime{j: j, dir: t.TempDir(), ctrs: map[string]string{}, exits: map[string]int32{}, conmon: map[string]bool{}},
 	}
 	f.images.rootfs = f.rootfs
 	s.config.Image.PauseImage = "pause"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -114,6 +115,8 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	sb := sandbox.New(id, name, cfg, requested, handler, filepath.Join(s.config.Runtime.RunDir, "pods", id), s.podRecords)
 	sb.CgroupParent = s.cgroupParent(cfg)
 	log := s.log.With("pod", id, "name", name)
+	steps := newStepTimes(time.Now())
+	defer func() { log.Debug("run pod steps", steps.attrs()...) }()
 	// The record goes first and its deletion is the last undo: a crash at
 	// any later step leaves a "creating" record for recovery to undo.
 	if err := sb.Checkpoint(); err != nil {
@@ -121,10 +124,12 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	}
 	undos.Add("delete pod record", func() error { return sb.SetPhase(lifecycle.Removed) })
 	crashpoint.Hit("RunPodSandbox:recorded")
+	steps.done("record")
 	if err := os.MkdirAll(sb.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create pod dir: %w", err)
 	}
 	undos.Add("remove pod dir", func() error { return os.RemoveAll(sb.Dir) })
+	steps.done("dir")
 
 	inflight.SetStage(ctx, "pod namespaces")
 	hostname := cfg.GetHostname()
@@ -141,6 +146,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	sb.NS = pins
 	undos.Add("unpin namespaces", func() error { return s.ns.Unpin(pins) })
 	crashpoint.Hit("RunPodSandbox:namespaces")
+	steps.done("namespaces")
 
 	if !hostIPC {
 		size, _ := config.ParseSize(s.config.Runtime.ShmSize) // validated at start-up
@@ -152,6 +158,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 	if err := sb.WriteResolvConf(sandbox.NodeResolvConf); err != nil {
 		return nil, err
 	}
+	steps.done("shm_resolv_conf")
 
 	if !hostNet {
 		inflight.SetStage(ctx, "sandbox network creation")
@@ -169,10 +176,12 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		}
 		log.Info("pod network set up", "ips", res.IPs)
 		crashpoint.Hit("RunPodSandbox:network")
+		steps.done("network")
 	}
 	if err := sb.WriteHostsAndHostname(sandbox.NodeHosts); err != nil {
 		return nil, err
 	}
+	steps.done("hosts")
 
 	if s.needsInfra(cfg) {
 		inflight.SetStage(ctx, "infra container")
@@ -180,6 +189,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 			return nil, fmt.Errorf("start infra container of pod %s: %w", id, err)
 		}
 		crashpoint.Hit("RunPodSandbox:infra")
+		steps.done("infra")
 	}
 
 	if err := sb.Update(func(st *sandbox.Status) error {
@@ -189,6 +199,7 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		return nil, err
 	}
 	crashpoint.Hit("RunPodSandbox:done")
+	steps.done("record_ready")
 	s.sandboxes.Add(sb)
 	undos.Commit()
 	log.Info("pod sandbox ready", "handler", handler, "hostNetwork", hostNet)

@@ -76,7 +76,7 @@ var Unchanged = errors.New("status unchanged")
 // must not update the same Box.
 type Hooks[S any] struct {
 	Check   func(old, next S) error
-	Save    func(next S) error
+	Save    func(old, next S) error
 	Changed func(old, next S)
 }
 
@@ -119,7 +119,7 @@ func (b *Box[S]) Update(fn func(*S) error) error {
 	if err := b.hooks.Check(old, next); err != nil {
 		return err
 	}
-	if err := b.hooks.Save(next); err != nil {
+	if err := b.hooks.Save(old, next); err != nil {
 		return err
 	}
 	b.mu.Lock()

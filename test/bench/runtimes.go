@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,10 @@ type Env struct {
 	// ProfileFor, when non-zero, takes a CPU profile of berth this long
 	// during the lifecycle phase, through --profiling-socket.
 	ProfileFor time.Duration
-	Logf       func(format string, args ...any)
+	// BerthLogLevel is berth's --log-level; debug logs each
+	// CreateContainer's step times ("create steps").
+	BerthLogLevel string
+	Logf          func(format string, args ...any)
 }
 
 // Instance is one runtime started by the bench, with everything its
@@ -130,7 +134,7 @@ root = %q
 	args := append(e.Rig.BerthArgs(),
 		"--cni-config-dir", in.Network.ConfDir,
 		"--cni-plugin-dir", ContainerdCNIBins,
-		"--log-level", "info",
+		"--log-level", cmp.Or(e.BerthLogLevel, "info"),
 	)
 	if e.ProfileFor > 0 {
 		in.profileSocket = filepath.Join(in.Root, "pprof.sock")

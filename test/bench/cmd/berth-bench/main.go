@@ -35,6 +35,7 @@ func main() {
 		profile  = flag.Duration("profile", 0, "take a CPU profile of berth this long during the lifecycle phase (e.g. 25s); 0: none")
 		imageDir = flag.String("image-dir", rig.DefaultImageDir(), "where the rig builds its images (a build is reused)")
 		keep     = flag.Bool("keep", false, "keep the work dir's registry (runtime roots are always removed)")
+		logLevel = flag.String("berth-log-level", "info", "berth's --log-level (debug logs each CreateContainer's step times)")
 		render   = flag.String("render", "", "run nothing: read this bench.json and write the tables and charts to -out again")
 	)
 	flag.Parse()
@@ -64,11 +65,11 @@ func main() {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	code := run(ctx, w, names, *berth, *out, *imageDir, *profile, *keep)
+	code := run(ctx, w, names, *berth, *logLevel, *out, *imageDir, *profile, *keep)
 	os.Exit(code)
 }
 
-func run(ctx context.Context, w bench.Workload, names []string, berth, out, imageDir string, profile time.Duration, keep bool) int {
+func run(ctx context.Context, w bench.Workload, names []string, berth, logLevel, out, imageDir string, profile time.Duration, keep bool) int {
 	started := time.Now()
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		logf("%v", err)
@@ -88,7 +89,7 @@ func run(ctx context.Context, w bench.Workload, names []string, berth, out, imag
 			logf("remove %s: %v", work, err)
 		}
 	}()
-	e := &bench.Env{Work: work, Out: out, Berth: berth, Logf: logf}
+	e := &bench.Env{Work: work, Out: out, Berth: berth, BerthLogLevel: logLevel, Logf: logf}
 	if rigEnv, err := rig.Setup(ctx, imageDir, filepath.Join(work, "rig"), rig.RegistryOptions{}); err != nil {
 		logf("set up the rig: %v", err)
 		return 1
