@@ -120,7 +120,7 @@ func TestRun(t *testing.T) {
 				{"cgroups", OK, []string{"cgroup v1 hybrid"}},
 				{"cgroups for crun", OK, []string{"hugetlb on v1"}},
 				{"cni network", OK, []string{`"berth"`, DefaultConflistName}},
-				{"cni plugins", OK, []string{"bridge, host-local, portmap, loopback", "usr/lib/cni"}},
+				{"cni plugins", OK, []string{"bridge, host-local, portmap", "usr/lib/cni"}},
 				{"cni iptables", OK, []string{"iptables v1.8.9", "for bridge, portmap"}},
 				{"overlay", OK, []string{"overlay mount"}},
 				{"storage root", OK, []string{"does not exist yet"}},
@@ -233,7 +233,7 @@ func TestRun(t *testing.T) {
 				os.RemoveAll(filepath.Join(n.dir, "usr/lib/cni"))
 				os.RemoveAll(n.cfg.Network.CNIConfigDir)
 			},
-			want: []want{{"cni plugins", Fail, []string{"default bridge network needs bridge, host-local, portmap, loopback"}}},
+			want: []want{{"cni plugins", Fail, []string{"default bridge network needs bridge, host-local, portmap"}}},
 		},
 		{
 			name: "cni plugin too old for the config version",

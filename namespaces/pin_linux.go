@@ -143,6 +143,11 @@ func pinOnThread(p *Pinned, want []string, hostname string, sysctls []Sysctl) er
 	if err := unix.Unshare(flags); err != nil {
 		return fmt.Errorf("unshare %v: %w", want, err)
 	}
+	if p.Net != "" {
+		if err := upLoopback(); err != nil {
+			return err
+		}
+	}
 	if p.UTS != "" && hostname != "" {
 		if err := unix.Sethostname([]byte(hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", hostname, err)
@@ -164,6 +169,31 @@ func pinOnThread(p *Pinned, want []string, hostname string, sysctls []Sysctl) er
 		if err := unix.Mount(src, paths[kind], "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind mount %s onto %s: %w", src, paths[kind], err)
 		}
+	}
+	return nil
+}
+
+// upLoopback brings up lo in the calling thread's network namespace, as
+// CRI-O and containerd do for every pod without being asked: a conflist of
+// a network provider names no loopback plugin, and a pod's lo must be up
+// (127.0.0.1 is how its containers talk to each other). It costs an ioctl,
+// where the loopback plugin costs a process.
+func upLoopback() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: read its flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
 	}
 	return nil
 }

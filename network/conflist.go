@@ -7,7 +7,8 @@ const DefaultNetworkName = "berth"
 
 // DefaultConflist is a conflist for a node without a network provider: a
 // bridge with host-local addresses from subnet (the bridge is the gateway
-// and masquerades), portmap for hostPorts and loopback to bring up lo.
+// and masquerades) and portmap for hostPorts. No loopback plugin: Berth
+// brings up every pod's lo itself when it makes the netns.
 // cniVersion 1.0.0 is the newest that Debian 12's plugins (1.1.1) speak.
 func DefaultConflist(bridgeName, subnet string) []byte {
 	conf := map[string]any{
@@ -30,7 +31,6 @@ func DefaultConflist(bridgeName, subnet string) []byte {
 				"type":         "portmap",
 				"capabilities": map[string]bool{"portMappings": true},
 			},
-			map[string]any{"type": "loopback"},
 		},
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")

@@ -27,7 +27,7 @@ func TestDefaultConflist(t *testing.T) {
 	for _, p := range list.Plugins {
 		types = append(types, p.Network.Type)
 	}
-	if list.Name != DefaultNetworkName || list.CNIVersion != "1.0.0" || strings.Join(types, ",") != "bridge,portmap,loopback" {
+	if list.Name != DefaultNetworkName || list.CNIVersion != "1.0.0" || strings.Join(types, ",") != "bridge,portmap" {
 		t.Fatalf("got %s %s %v", list.Name, list.CNIVersion, types)
 	}
 	if !list.Plugins[1].Network.Capabilities["portMappings"] {
@@ -157,7 +157,7 @@ func TestSetupTeardownSession(t *testing.T) {
 	if rules := natRules(t, dnat); len(rules) == 0 {
 		t.Fatalf("no DNAT rule for hostPort %d", hostPort)
 	}
-	// lo is up in the pod (loopback plugin).
+	// lo is up in the pod (brought up with the netns; no plugin runs for it).
 	if err := namespaces.WithNetNS(pod.NetNS, func() error {
 		lo, err := net.InterfaceByName("lo")
 		if err == nil && lo.Flags&net.FlagUp == 0 {

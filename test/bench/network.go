@@ -22,8 +22,9 @@ type Network struct {
 }
 
 // NewNetwork writes the conflist under dir: bridge (gateway, masquerade,
-// hairpin) on host-local, portmap and loopback, what `make install` lays
-// down. It fails when the subnet overlaps an address or route of the host.
+// hairpin) on host-local and portmap, what `make install` lays down. Each
+// runtime brings up lo its own way: containerd runs the loopback plugin for
+// every pod, Berth sets lo up when it makes the netns. It fails when the subnet overlaps an address or route of the host.
 func NewNetwork(dir, name, subnet string) (*Network, error) {
 	_, sn, err := net.ParseCIDR(subnet)
 	if err != nil {
@@ -59,7 +60,6 @@ func Conflist(name, subnet, ipamDir string) ([]byte, error) {
 				},
 			},
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
-			map[string]any{"type": "loopback"},
 		},
 	}, "", "  ")
 }
