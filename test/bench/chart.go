@@ -90,10 +90,10 @@ func StepsChart(r *Report) *Drawing {
 	return d
 }
 
-// GrowthChart draws CreateContainer and ListContainers p50 against the
-// containers present, side by side.
+// GrowthChart draws CreateContainer, ListContainers and ListContainers of
+// the probe pod p50 against the containers present, side by side.
 func GrowthChart(r *Report) *Drawing {
-	d := &Drawing{W: 960, H: 420}
+	d := &Drawing{W: 1200, H: 420}
 	d.Text(float64(d.W)/2, 24, "Latency against the containers present (p50, ms)", Middle, ink)
 	series := func(pick func(GrowthPoint) Summary) [][]point {
 		var out [][]point
@@ -108,8 +108,9 @@ func GrowthChart(r *Report) *Drawing {
 		}
 		return out
 	}
-	linePanel(d, r, 0, 0, 480, 420, "CreateContainer", "containers present", series(func(g GrowthPoint) Summary { return g.Create }), false)
-	linePanel(d, r, 480, 0, 480, 420, "ListContainers", "containers present", series(func(g GrowthPoint) Summary { return g.List }), true)
+	linePanel(d, r, 0, 0, 400, 420, "CreateContainer", "containers present", series(func(g GrowthPoint) Summary { return g.Create }), false)
+	linePanel(d, r, 400, 0, 400, 420, "ListContainers", "containers present", series(func(g GrowthPoint) Summary { return g.List }), true)
+	linePanel(d, r, 800, 0, 400, 420, "ListContainers of one pod", "containers present", series(func(g GrowthPoint) Summary { return g.ListPod }), false)
 	return d
 }
 
@@ -157,6 +158,14 @@ func linePanel(d *Drawing, r *Report, ox, oy, w, h float64, title, xLabel string
 		d.Text(x(t), y(0)+17, fmt.Sprintf("%g", t), Middle, ink)
 	}
 	d.Text(left+plotW/2, y(0)+34, xLabel, Middle, ink)
+	empty := true
+	for _, s := range series {
+		empty = empty && len(s) == 0
+	}
+	if empty {
+		// An older bench.json, say, without this series.
+		d.Text(left+plotW/2, top+plotH/2, "not measured", Middle, ink)
+	}
 	for i, s := range series {
 		c := runtimeColor(i)
 		for j, p := range s {

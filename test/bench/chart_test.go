@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"image/png"
 	"io"
@@ -56,6 +57,37 @@ func TestCharts(t *testing.T) {
 				t.Error("PNG is blank")
 			}
 		})
+	}
+}
+
+func TestGrowthChartPanels(t *testing.T) {
+	svg := GrowthChart(sampleReport()).SVG()
+	for _, want := range []string{">CreateContainer<", ">ListContainers<", ">ListContainers of one pod<"} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("growth chart lacks the panel %s", want)
+		}
+	}
+	if bytes.Contains(svg, []byte("not measured")) {
+		t.Error("growth chart says a measured series is not")
+	}
+	// The pod list's points: two runtimes of two levels, 3 series × 2
+	// points × 2 runtimes circles in all.
+	if n := bytes.Count(svg, []byte("<circle")); n != 12 {
+		t.Errorf("growth chart has %d points, want 12", n)
+	}
+
+	// An old bench.json without the series: the panel is drawn empty,
+	// saying so, and the PNG still renders.
+	var old Report
+	if err := json.Unmarshal([]byte(oldGrowthJSON), &old); err != nil {
+		t.Fatal(err)
+	}
+	d := GrowthChart(&old)
+	if svg := d.SVG(); !bytes.Contains(svg, []byte("not measured")) || bytes.Count(svg, []byte("<circle")) != 4 {
+		t.Errorf("growth chart of an old bench.json:\n%s", svg)
+	}
+	if _, err := d.PNG(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -28,8 +28,8 @@ func sampleReport() *Report {
 			stats.Add(25)
 		}
 		res.Growth = []GrowthPoint{
-			{Containers: 0, Create: Summarize([]float64{10}), List: Summarize([]float64{1})},
-			{Containers: 1000, Create: Summarize([]float64{12}), List: Summarize([]float64{3})},
+			{Containers: 0, Create: Summarize([]float64{10}), List: Summarize([]float64{1}), ListPod: Summarize([]float64{0.5})},
+			{Containers: 1000, Create: Summarize([]float64{12}), List: Summarize([]float64{3}), ListPod: Summarize([]float64{0.6})},
 		}
 		res.Memory = []MemoryPoint{{Pods: 0, DaemonRSS: 40}, {Pods: 50, DaemonRSS: 45, HelpersPSS: 30, Helpers: 50}}
 		r.Results = append(r.Results, res)
@@ -45,8 +45,10 @@ func TestMarkdown(t *testing.T) {
 		"| RunPodSandbox (ms) | 20.0 | 28.0 | 40.0 | 56.0 | 0.50× |",
 		"| daemon RSS idle (MiB) | 40.0 | - | 50.0 | - | 0.80× |",
 		"| ListPodSandboxStats, 100 pods (ms) | 25.0 | - | (errors) | - | - |",
-		"| 1000 | 12.0 | 3.00 | 12.0 | 3.00 |",
-		"| largest ÷ none | 1.20× | 3.00× | 1.20× | 3.00× |",
+		"| containers | berth CreateContainer | berth ListContainers | berth ListContainers of one pod | containerd-2.4 CreateContainer | containerd-2.4 ListContainers | containerd-2.4 ListContainers of one pod |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+		"| 0 | 10.0 | 1.00 | 0.50 | 10.0 | 1.00 | 0.50 |",
+		"| 1000 | 12.0 | 3.00 | 0.60 | 12.0 | 3.00 | 0.60 |",
+		"| largest ÷ none | 1.20× | 3.00× | 1.20× | 1.20× | 3.00× | 1.20× |",
 		"| 50 | 45.0 / 30.0 | 45.0 / 30.0 |",
 		"- ListPodSandboxStats, 100 pods: 1 failed, first: not implemented",
 	} {
@@ -71,6 +73,58 @@ func TestReportJSON(t *testing.T) {
 	}
 	if e := back.Results[1].Lookup("list_pod_sandbox_stats_scale"); e.Errors != 1 || e.Error != "not implemented" {
 		t.Errorf("errors read back as %+v", e)
+	}
+}
+
+// oldGrowthJSON is a bench.json from before ListContainers of one pod
+// was measured: its growth points lack list_pod_containers.
+const oldGrowthJSON = `{
+  "started": "2026-01-02T03:04:00Z",
+  "results": [
+    {
+      "runtime": "berth",
+      "figures": [],
+      "growth": [
+        {"containers": 0, "create_container": {"n": 30, "p50": 10}, "list_containers": {"n": 30, "p50": 1}},
+        {"containers": 1000, "create_container": {"n": 30, "p50": 12}, "list_containers": {"n": 30, "p50": 3}}
+      ],
+      "memory": []
+    }
+  ]
+}`
+
+func TestMarkdownOldGrowth(t *testing.T) {
+	var r Report
+	if err := json.Unmarshal([]byte(oldGrowthJSON), &r); err != nil {
+		t.Fatal(err)
+	}
+	if g := r.Results[0].Growth[1]; g.ListPod.N != 0 || g.List.P50 != 3 {
+		t.Fatalf("old growth point read as %+v", g)
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"| containers | berth CreateContainer | berth ListContainers | berth ListContainers of one pod |",
+		"| 0 | 10.0 | 1.00 | - |",
+		"| 1000 | 12.0 | 3.00 | - |",
+		"| largest ÷ none | 1.20× | 3.00× | - |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown of an old bench.json lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestGrowthPointJSON(t *testing.T) {
+	data, err := sampleReport().JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if g := back.Results[0].Growth[1]; g.ListPod.N != 1 || g.ListPod.P50 != 0.6 {
+		t.Errorf("ListPod read back as %+v", g.ListPod)
 	}
 }
 

@@ -20,7 +20,7 @@ type Workload struct {
 	Pods         int   // pods of the scale phase, one container each at first
 	MemoryLevels []int // pod counts at which memory is read
 	MemoryPods   int   // the level whose daemon RSS and helper PSS are figures
-	GrowthLevels []int // containers present at which CreateContainer and ListContainers are timed
+	GrowthLevels []int // containers present at which CreateContainer and ListContainers (all, and of one pod) are timed
 	ScaleLevel   int   // the level where ListContainers, the stats lists and RSS are figures
 	Workers      int   // concurrent requests while building up and tearing down (not timed)
 	// A series of calls stops early once it has taken SeriesBudget and has
@@ -603,9 +603,12 @@ func (r *run) atScale(ctx context.Context, containers, pods int) error {
 }
 
 // growth times ListContainers with level containers present, then
-// CreateContainer of Calls containers into a probe pod of its own, which
-// it removes afterwards. At ScaleLevel the ListContainers samples are
-// also a figure.
+// CreateContainer of Calls containers into a probe pod of its own, then
+// ListContainers filtered to the probe pod (kubelet's per-pod lists), and
+// removes the pod. The filtered list answers the same Calls containers at
+// every level, so only per-call work that grows with the node makes it
+// slower; the unfiltered one's response grows with the node by nature. At
+// ScaleLevel the ListContainers samples are also a figure.
 func (r *run) growth(ctx context.Context, level int) error {
 	rt := r.t.CRI.RT
 	list := &Figure{}
@@ -641,23 +644,52 @@ func (r *run) growth(ctx context.Context, level int) error {
 	}
 	probe.id = resp.GetPodSandboxId()
 	create := &Figure{}
+	created := 0
 	for i := range r.w.Calls {
 		cfg, err := r.k.ContainerConfig(probe.p, fmt.Sprintf("probe%d", i))
 		if err != nil {
 			return err
 		}
-		_ = r.timed(ctx, create, func(ctx context.Context) error {
+		if r.timed(ctx, create, func(ctx context.Context) error {
 			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: probe.id, Config: cfg, SandboxConfig: probe.config})
+			return err
+		}) == nil {
+			created++
+		}
+	}
+	listPod := &Figure{}
+	for range r.w.Calls {
+		_ = r.timed(ctx, listPod, func(ctx context.Context) error {
+			resp, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: probe.id}})
+			if err == nil {
+				err = checkPodList(resp.GetContainers(), probe.id, created)
+			}
 			return err
 		})
 	}
 	r.mu.Lock()
-	r.res.Growth = append(r.res.Growth, GrowthPoint{Containers: level, Create: create.Summary, List: list.Summary})
-	if create.Errors > 0 || list.Errors > 0 {
-		r.res.Problem("growth at %d: %d creates and %d lists failed: %s %s", level, create.Errors, list.Errors, create.Error, list.Error)
+	r.res.Growth = append(r.res.Growth, GrowthPoint{Containers: level, Create: create.Summary, List: list.Summary, ListPod: listPod.Summary})
+	if create.Errors > 0 || list.Errors > 0 || listPod.Errors > 0 {
+		r.res.Problem("growth at %d: %d creates, %d lists and %d lists of the probe pod failed: %s %s %s",
+			level, create.Errors, list.Errors, listPod.Errors, create.Error, list.Error, listPod.Error)
 	}
 	r.mu.Unlock()
-	r.t.Logf("%s: %d containers: CreateContainer p50 %.1f ms, ListContainers p50 %.2f ms", r.t.Name, level, create.Summary.P50, list.Summary.P50)
+	r.t.Logf("%s: %d containers: CreateContainer p50 %.1f ms, ListContainers p50 %.2f ms, of the probe pod %.2f ms",
+		r.t.Name, level, create.Summary.P50, list.Summary.P50, listPod.Summary.P50)
+	return nil
+}
+
+// checkPodList reports a ListContainers answer filtered to pod that is not
+// exactly its want containers.
+func checkPodList(cs []*runtimeapi.Container, pod string, want int) error {
+	for _, c := range cs {
+		if c.GetPodSandboxId() != pod {
+			return fmt.Errorf("container %s of pod %s listed for pod %s", c.GetId(), c.GetPodSandboxId(), pod)
+		}
+	}
+	if len(cs) != want {
+		return fmt.Errorf("%d containers listed for the probe pod, %d in it", len(cs), want)
+	}
 	return nil
 }
 
