@@ -27,12 +27,13 @@ type statsState struct {
 
 	// readCgroup reads the fields asked for of a cgroup by its path under
 	// the cgroup root(s), and readNetNS the interface counters of the
-	// network namespace pinned at a path: cgroups.Read and
-	// stats.ReadNetNS, the stats' only reads of the host. Unit tests stand
+	// network namespace pinned at a path, through one of the pids if one
+	// is in it: cgroups.Read and stats.ReadNetNSOf, the stats' only reads
+	// of the host. Unit tests stand
 	// in for them: cgroup files exist only on a cgroup filesystem, and
 	// joining a network namespace takes CAP_SYS_ADMIN.
 	readCgroup func(path string, f stats.Fields) (stats.Sample, error)
-	readNetNS  func(path string) ([]stats.Interface, error)
+	readNetNS  func(path string, pids []int) ([]stats.Interface, error)
 }
 
 func newStatsState() *statsState {
@@ -43,7 +44,7 @@ func newStatsState() *statsState {
 		cgroupPaths: stats.NewCgroupPaths(),
 		cgroups:     cgroups,
 		readCgroup:  cgroups.Read,
-		readNetNS:   stats.ReadNetNS,
+		readNetNS:   stats.ReadNetNSOf,
 	}
 }
 

@@ -131,7 +131,7 @@ func (s *Server) samplePod(sb *sandbox.Sandbox, idx podIndex, f stats.Fields) po
 		ps.nanoCores = s.rateOf("pod/"+sb.ID, ps.cgroup)
 	}
 	if sb.NS != nil && sb.NS.Net != "" && sb.State() == sandbox.StateReady {
-		ifs, err := s.stats.readNetNS(sb.NS.Net)
+		ifs, err := s.stats.readNetNS(sb.NS.Net, s.runningPids(ps.containers))
 		if err != nil {
 			s.log.Debug("read pod network counters", "pod", sb.ID, "error", err)
 		} else {
@@ -139,6 +139,21 @@ func (s *Server) samplePod(sb *sandbox.Sandbox, idx podIndex, f stats.Fields) po
 		}
 	}
 	return ps
+}
+
+// runningPids are the init pids of those of cs that run: processes in
+// their pod's network namespace, unless they share the host's.
+func (s *Server) runningPids(cs []*container.Container) []int {
+	var pids []int
+	for _, c := range cs {
+		if c.State() != container.StateRunning {
+			continue
+		}
+		if pid, err := s.runtimeFor(c.Handler).InitPid(s.ociContainer(c)); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // podCgroupPath is the cgroup of sb's own cgroup parent, or "" when the

@@ -90,7 +90,7 @@ func (h *statsHost) readCgroup(path string, _ stats.Fields) (stats.Sample, error
 	return smps[min(h.reads[path], len(smps))-1], nil
 }
 
-func (h *statsHost) readNetNS(path string) ([]stats.Interface, error) {
+func (h *statsHost) readNetNS(path string, _ []int) ([]stats.Interface, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reads["netns "+path]++

@@ -159,12 +159,39 @@ func readNetNSOn(host int, path string, buf []byte) (res netnsResult, back bool)
 	return res, true
 }
 
+// ReadNetNSOf returns the interfaces of the network namespace pinned at
+// path, read through /proc/<pid>/net/dev of the first of pids that is in
+// that namespace: no thread has to join it, which costs two setns calls a
+// pod. Without such a pid it is ReadNetNS.
+func ReadNetNSOf(path string, pids []int) ([]Interface, error) {
+	var pin unix.Stat_t
+	if len(pids) > 0 && unix.Stat(path, &pin) == nil {
+		for _, pid := range pids {
+			var ns unix.Stat_t
+			if pid <= 0 || unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/net", &ns) != nil || ns.Dev != pin.Dev || ns.Ino != pin.Ino {
+				continue
+			}
+			if ifs, err := readNetDevFile("/proc/"+strconv.Itoa(pid)+"/net/dev", make([]byte, 4096)); err == nil {
+				return ifs, nil
+			}
+		}
+	}
+	return ReadNetNS(path)
+}
+
 // readNetDev reads the interfaces of the calling thread's network
 // namespace, using buf.
 func readNetDev(buf []byte) ([]Interface, error) {
-	fd, err := unix.Open("/proc/thread-self/net/dev", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	return readNetDevFile("/proc/thread-self/net/dev", buf)
+}
+
+// readNetDevFile reads a net/dev file of /proc, using buf. Which network
+// namespace it shows is fixed when it is opened: the opener's for
+// /proc/thread-self, the process's for /proc/<pid>.
+func readNetDevFile(path string, buf []byte) ([]Interface, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open /proc/thread-self/net/dev: %w", err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer unix.Close(fd)
 	n := 0
@@ -177,7 +204,7 @@ func readNetDev(buf []byte) ([]Interface, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read /proc/thread-self/net/dev: %w", err)
+			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		if m == 0 {
 			break

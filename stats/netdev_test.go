@@ -1,9 +1,13 @@
 package stats
 
 import (
+	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/namespaces"
 )
 
 const netDev = `Inter-|   Receive                                                |  Transmit
@@ -68,5 +72,52 @@ func TestParseNetDevOfThisHost(t *testing.T) {
 	ifs, err := ParseNetDev(f)
 	if err != nil || len(ifs) == 0 {
 		t.Fatalf("ParseNetDev(/proc/self/net/dev) = %v, %v", ifs, err)
+	}
+}
+
+// ReadNetNSOf reads through a pid only when the pid is in the namespace:
+// this process's own is read through its pid, a pod's fresh one (lo only)
+// is joined even when told this process's pid.
+func TestReadNetNSOf(t *testing.T) {
+	names := func(ifs []Interface) string {
+		var n []string
+		for _, i := range ifs {
+			n = append(n, i.Name)
+		}
+		slices.Sort(n)
+		return strings.Join(n, ",")
+	}
+	f, err := os.Open("/proc/self/net/dev")
+	if err != nil {
+		t.Skip(err)
+	}
+	direct, err := ParseNetDev(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadNetNSOf("/proc/self/ns/net", []int{-1, 0, os.Getpid()})
+	if err != nil {
+		t.Fatalf("through this process's pid: %v", err)
+	}
+	if names(got) != names(direct) {
+		t.Errorf("through this process's pid: %s, want %s", names(got), names(direct))
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("a new network namespace needs root")
+	}
+	dir := t.TempDir()
+	p, err := namespaces.Pin(context.Background(), "pod1", namespaces.Options{Dir: dir, NewNet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer namespaces.Remove(dir, "pod1")
+	got, err = ReadNetNSOf(p.Net, []int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names(got) != "lo" {
+		t.Errorf("a fresh netns read as %s: a pid outside it was used", names(got))
 	}
 }

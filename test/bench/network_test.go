@@ -34,7 +34,7 @@ func TestConflist(t *testing.T) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != "bbench-cd24" || len(c.Plugins) != 3 || c.Plugins[0]["bridge"] != "bbench-cd24" || c.Plugins[1]["type"] != "portmap" {
+	if c.Name != "bbench-cd24" || len(c.Plugins) != 2 || c.Plugins[0]["bridge"] != "bbench-cd24" || c.Plugins[1]["type"] != "portmap" {
 		t.Errorf("conflist = %s", data)
 	}
 }

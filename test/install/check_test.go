@@ -78,7 +78,7 @@ func TestCheckReadyNode(t *testing.T) {
 	for _, want := range []string{
 		"OK   runtime handler crun: ", "OK   runtime handler runc: ", "OK   conmon: ",
 		"OK   cgroup driver: cgroupfs", "OK   cgroups: ",
-		"OK   cni network: \"berth\"", "OK   cni plugins: network \"berth\" needs bridge, host-local, portmap, loopback",
+		"OK   cni network: \"berth\"", "OK   cni plugins: network \"berth\" needs bridge, host-local, portmap",
 		"OK   overlay: ", "OK   storage root: ",
 		"OK   kernel seccomp: ", "kernel user namespaces: ", "OK   kernel network namespaces: ",
 	} {
