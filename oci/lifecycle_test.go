@@ -294,6 +294,20 @@ func TestDeleteWithoutStop(t *testing.T) {
 	}
 }
 
+// launchInPersistDir launches the conmon of a new container whose bundle
+// is its persist dir, as CreateContainer's, with no spec in it yet.
+func launchInPersistDir(t *testing.T, env *testEnv) (*Container, Launched) {
+	t.Helper()
+	c := env.newContainer("true")
+	c.BundleDir = env.rt.PersistDir(c)
+	c.LogPath = filepath.Join(c.BundleDir, "ctr.log")
+	l, err := env.rt.LaunchContainer(bgCtx(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, l
+}
+
 // A conmon launched into the persist dir as the bundle waits, placed in its
 // cgroup, until Create; the spec written meanwhile is what it runs. An
 // aborted launch leaves nothing.
@@ -301,13 +315,7 @@ func TestLaunchWaitsForTheBundle(t *testing.T) {
 	for _, h := range handlers {
 		t.Run(h, func(t *testing.T) {
 			env := newTestEnv(t, h)
-			c := env.newContainer("true")
-			c.BundleDir = env.rt.PersistDir(c)
-			c.LogPath = filepath.Join(c.BundleDir, "ctr.log")
-			l, err := env.rt.LaunchContainer(bgCtx(), c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, l := launchInPersistDir(t, env)
 			if left := processesMentioning(c.ID); len(left) != 1 {
 				t.Fatalf("want one conmon waiting, found %q", left)
 			}
@@ -339,13 +347,7 @@ func TestLaunchWaitsForTheBundle(t *testing.T) {
 		})
 		t.Run(h+"/abort", func(t *testing.T) {
 			env := newTestEnv(t, h)
-			c := env.newContainer("true")
-			c.BundleDir = env.rt.PersistDir(c)
-			c.LogPath = filepath.Join(c.BundleDir, "ctr.log")
-			l, err := env.rt.LaunchContainer(bgCtx(), c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, l := launchInPersistDir(t, env)
 			if err := l.Abort(bgCtx()); err != nil {
 				t.Fatal(err)
 			}
