@@ -115,3 +115,49 @@ func BenchmarkListImages(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateRootfs times a container's rootfs create and mount (and
+// its removal, untimed) with 0 and 500 mounted rootfs present:
+// containers/storage rewrites its containers.json and layers.json, and
+// syncs them, on every create, so the cost grows with the containers
+// present.
+func BenchmarkCreateRootfs(b *testing.B) {
+	for _, present := range []int{0, 500} {
+		b.Run(fmt.Sprintf("present=%d", present), func(b *testing.B) {
+			r := newRig(b, nil)
+			img := tinyImage(b, "a", "")
+			storagetest.Import(b, r.svc.store, img, "example.test/app:1")
+			owner := Owner{Pod: "pod-1", Kind: KindContainer}
+			ctx := context.Background()
+			for i := range present {
+				id := fmt.Sprintf("%064x", i+1)
+				if err := r.rootfs.CreateRootfs(ctx, id, "k8s_c"+id[56:], img.ID(), owner); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.rootfs.MountRootfs(id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Cleanup(func() {
+				for i := range present {
+					_ = r.rootfs.RemoveRootfs(fmt.Sprintf("%064x", i+1))
+				}
+			})
+			b.ResetTimer()
+			for i := range b.N {
+				id := fmt.Sprintf("%064x", 1<<40+i)
+				if err := r.rootfs.CreateRootfs(ctx, id, "k8s_probe"+id[56:], img.ID(), owner); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.rootfs.MountRootfs(id); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := r.rootfs.RemoveRootfs(id); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

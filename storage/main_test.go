@@ -74,7 +74,7 @@ func registriesConf(t testing.TB, dir, extra string, insecure ...string) string 
 }
 
 // tinyImage builds a one-layer image with a unique file.
-func tinyImage(t *testing.T, tag, user string) storagetest.Built {
+func tinyImage(t testing.TB, tag, user string) storagetest.Built {
 	t.Helper()
 	return storagetest.WriteOCI(t, t.TempDir(), tag, storagetest.Spec{
 		Layers: []storagetest.Layer{{"etc/hello": tag + " " + t.Name() + " " + time.Now().String()}},
