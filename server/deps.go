@@ -34,7 +34,8 @@ type ImageStore interface {
 type RootfsStore interface {
 	CreateRootfs(ctx context.Context, id, name, imageID string, owner storage.Owner) error
 	MountRootfs(id string) (string, error)
-	// RootfsRunDir is the directory the container's bundle lives in.
+	// RootfsRunDir is a storage-owned run dir of id: the infra container's
+	// bundle (a container's bundle is its runtime persist dir).
 	RootfsRunDir(id string) (string, error)
 	RemoveRootfs(id string) error
 	ListRootfs() ([]storage.Rootfs, error)
