@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
+	"golang.org/x/sys/unix"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/config"
@@ -33,8 +34,8 @@ import (
 // pods of 5 containers, each pod with a network namespace of its own (an
 // eth0 and lo), each container with a cgroup in every v1 controller the
 // stats read (or one v2 cgroup), a bundle whose runtime spec names it and a
-// writable layer in a real containers/storage store; a sleeping process
-// in every tenth container. Two shapes of cgroup parent: the kubelet's
+// writable layer in a real containers/storage store; a sleeping process,
+// in its pod's network namespace, in every tenth container. Two shapes of cgroup parent: the kubelet's
 // (/kubepods/besteffort/pod<uid>, the pod's own) and Berth's default
 // (/berth, shared by every pod). It needs root:
 //
@@ -94,19 +95,37 @@ func (c *benchCgroups) mkdir(path string) error {
 	return nil
 }
 
-// sleeper puts a sleeping process in path's cgroups.
-func (c *benchCgroups) sleeper(path string) error {
-	cmd := exec.Command("sleep", "3600")
+// sleeper puts a sleeping process in path's cgroups and the network
+// namespace netns, and returns its pid.
+func (c *benchCgroups) sleeper(path, netns string) (int, error) {
+	// nsenter execs sleep: the pid started is the sleeper's.
+	cmd := exec.Command("nsenter", "--net="+netns, "sleep", "3600")
 	if err := cmd.Start(); err != nil {
-		return err
+		return 0, err
 	}
 	c.procs = append(c.procs, cmd)
+	pid := cmd.Process.Pid
 	for _, dir := range c.dirs(path) {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
-			return fmt.Errorf("move %d to %s: %w", cmd.Process.Pid, dir, err)
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return 0, fmt.Errorf("move %d to %s: %w", pid, dir, err)
 		}
 	}
-	return nil
+	return pid, nil
+}
+
+// benchRuntime answers the one runtime question the stats ask, a running
+// container's init pid, with the sleepers'. Every other method is the nil
+// interface's: the stats must not call them.
+type benchRuntime struct {
+	OCIRuntime
+	pids map[string]int
+}
+
+func (r benchRuntime) InitPid(c *oci.Container) (int, error) {
+	if pid, ok := r.pids[c.ID]; ok {
+		return pid, nil
+	}
+	return 0, fmt.Errorf("init pid of container %s: no process", c.ID)
 }
 
 // cleanup kills the sleepers and removes every cgroup made.
@@ -141,6 +160,13 @@ func randomID(b *testing.B) string {
 // describes; kubelet chooses the kubelet's cgroup parents over Berth's
 // default.
 func benchNode(b *testing.B, kubelet bool) *Server {
+	s, _ := benchNodeWithCgroups(b, kubelet)
+	return s
+}
+
+// benchNodeWithCgroups is benchNode and the cgroup paths a
+// ListPodSandboxStats reads: each pod's own (kubelet) and each container's.
+func benchNodeWithCgroups(b *testing.B, kubelet bool) (*Server, []string) {
 	b.Helper()
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: makes cgroups, network namespaces and overlay layers")
@@ -155,12 +181,14 @@ func benchNode(b *testing.B, kubelet bool) *Server {
 	}
 	b.Cleanup(func() { st.Shutdown() })
 	host := namespaces.Host{Dir: dir + "/run/ns"}
-	s := New(cfg, "", Deps{Rootfs: st.Rootfs, Namespaces: host}, slog.New(slog.DiscardHandler))
+	rt := benchRuntime{pids: map[string]int{}}
+	s := New(cfg, "", Deps{Rootfs: st.Rootfs, Namespaces: host, Runtimes: map[string]OCIRuntime{"crun": rt}}, slog.New(slog.DiscardHandler))
 
 	cg := &benchCgroups{}
 	b.Cleanup(func() { cg.cleanup(b) })
 	ctx := context.Background()
 	n := 0
+	var read []string
 	for p := range benchPods {
 		podID := randomID(b)
 		pcfg := hostNetworkPod(fmt.Sprintf("bench-%d", p))
@@ -194,16 +222,25 @@ func benchNode(b *testing.B, kubelet bool) *Server {
 		if err := cg.mkdir(sb.CgroupParent); err != nil {
 			b.Fatal(err)
 		}
+		if kubelet {
+			read = append(read, sb.CgroupParent)
+		}
 		for i := range benchPerPod {
 			id := randomID(b)
 			path := filepath.Join(sb.CgroupParent, "berth-"+id)
 			if err := cg.mkdir(path); err != nil {
 				b.Fatal(err)
 			}
+			read = append(read, path)
 			if n%benchSleepEvery == 0 {
-				if err := cg.sleeper(path); err != nil {
+				// Half the pods have a running container to read the
+				// interface counters through, half are read by joining
+				// their netns.
+				pid, err := cg.sleeper(path, pinned.Net)
+				if err != nil {
 					b.Fatal(err)
 				}
+				rt.pids[id] = pid
 			}
 			n++
 			if err := st.Rootfs.CreateRootfs(ctx, id, "k8s_c"+strconv.Itoa(i)+"_"+podID[:12], "", storage.Owner{Pod: podID, Kind: storage.KindContainer}); err != nil {
@@ -230,7 +267,7 @@ func benchNode(b *testing.B, kubelet bool) *Server {
 			s.containers.Add(c)
 		}
 	}
-	return s
+	return s, read
 }
 
 func benchShapes(b *testing.B, run func(b *testing.B, s *Server)) {
@@ -296,4 +333,58 @@ func BenchmarkListPodSandboxStats(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStatsFloor is what ListPodSandboxStats cannot go below: the
+// kernel's answers to the reads it makes, with nothing around them. Each
+// cgroup ListPodSandboxStats reads has the files the v1 readers read open
+// once (as stats.CgroupReader keeps them) and read with pread, on as many
+// goroutines as the call uses; the interface counters are not in it.
+func BenchmarkStatsFloor(b *testing.B) {
+	files := []string{"memory/memory.stat", "memory/memory.usage_in_bytes", "memory/memory.limit_in_bytes", "cpuacct/cpuacct.usage", "pids/pids.current"}
+	if cgroups.IsCgroup2UnifiedMode() {
+		files = []string{"memory.stat", "memory.current", "memory.max", "cpu.stat", "pids.current"}
+	}
+	for _, shape := range []struct {
+		name    string
+		kubelet bool
+	}{{"kubepods", true}, {"default", false}} {
+		b.Run(shape.name, func(b *testing.B) {
+			_, paths := benchNodeWithCgroups(b, shape.kubelet)
+			var fds []int
+			b.Cleanup(func() {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			})
+			for _, path := range paths {
+				for _, f := range files {
+					dir, name := filepath.Split(f)
+					fd, err := unix.Open(filepath.Join("/sys/fs/cgroup", dir, path, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					fds = append(fds, fd)
+				}
+			}
+			per := len(files)
+			before := cpuTime(b)
+			b.ResetTimer()
+			for b.Loop() {
+				if err := forEachParallel(context.Background(), len(paths), func(i int) {
+					buf := make([]byte, 8192)
+					for _, fd := range fds[i*per : (i+1)*per] {
+						if _, err := unix.Pread(fd, buf, 0); err != nil {
+							b.Error(err)
+						}
+					}
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(len(paths)), "cgroups")
+		})
+	}
 }
