@@ -261,20 +261,27 @@ func busyboxLayer(src *busyboxSource) (*layer, error) {
 			l.file("bin/"+name, 0o755, []byte(script))
 		}
 	}
-	// Each library goes where the loader looks for it (ldd's path), as a
-	// regular file with the content of the resolved host file, so the image
-	// needs none of the host's /lib -> usr/lib symlinks.
-	for _, lib := range src.libs {
-		data, err := os.ReadFile(lib)
-		if err != nil {
-			return nil, fmt.Errorf("read library %s: %w", lib, err)
-		}
-		l.file(lib, 0o755, data)
+	if err := addLibs(l, src.libs); err != nil {
+		return nil, err
 	}
 	l.file("etc/passwd", 0o644, []byte(passwdBase))
 	l.file("etc/group", 0o644, []byte(groupBase))
 	l.file("etc/nsswitch.conf", 0o644, []byte(nsswitchConf))
 	return l, nil
+}
+
+// addLibs puts each library where the loader looks for it (ldd's path), as a
+// regular file with the content of the resolved host file, so the image
+// needs none of the host's /lib -> usr/lib symlinks.
+func addLibs(l *layer, libs []string) error {
+	for _, lib := range libs {
+		data, err := os.ReadFile(lib)
+		if err != nil {
+			return fmt.Errorf("read library %s: %w", lib, err)
+		}
+		l.file(lib, 0o755, data)
+	}
+	return nil
 }
 
 // exitDetail adds a failed command's stderr to its error.

@@ -100,15 +100,6 @@ func recipes(base, pause, nonroot *layer, random []*layer) []recipe {
 			Labels: map[string]string{v1.AnnotationVersion: tag},
 		}
 	}
-	pauseConfig := func(tag string) v1.ImageConfig {
-		return v1.ImageConfig{
-			// Upstream's pause runs as 65535 too; runtimes must cope.
-			User:       "65535:65535",
-			Env:        []string{pathEnv},
-			Entrypoint: []string{"/pause"},
-			Labels:     map[string]string{v1.AnnotationVersion: tag},
-		}
-	}
 	nonrootConfig := shell("latest")
 	nonrootConfig.User = "1000:1000"
 	return []recipe{
@@ -120,6 +111,17 @@ func recipes(base, pause, nonroot *layer, random []*layer) []recipe {
 		{ref: RefNonroot, layers: []*layer{base, nonroot}, config: nonrootConfig},
 		{ref: RefMultilayer, layers: append([]*layer{base}, random...), config: shell("latest")},
 		{ref: RefSymlinks, layers: []*layer{base, symlinkLayer()}, config: shell("latest")},
+	}
+}
+
+// pauseConfig is the config of pause images, version tag.
+func pauseConfig(tag string) v1.ImageConfig {
+	return v1.ImageConfig{
+		// Upstream's pause runs as 65535 too; runtimes must cope.
+		User:       "65535:65535",
+		Env:        []string{pathEnv},
+		Entrypoint: []string{"/pause"},
+		Labels:     map[string]string{v1.AnnotationVersion: tag},
 	}
 }
 
@@ -255,6 +257,25 @@ const (
 // swapped in. Concurrent callers (several test binaries' TestMain) serialize
 // on a lock file in dir.
 func BuildImages(ctx context.Context, dir string) ([]Image, error) {
+	var in *buildInputs
+	return buildCached(dir, func() (key string, err error) {
+		in, err = gatherInputs(ctx)
+		if err != nil {
+			return "", err
+		}
+		return in.key, nil
+	}, func(stagingRoot, finalRoot string) ([]Image, error) {
+		return build(ctx, in, stagingRoot, finalRoot)
+	})
+}
+
+// buildCached is the reuse-or-rebuild cycle of a build in dir, under a lock
+// file in dir: inputs computes the build's cache key (under the lock, so it
+// sees what the build will use); if dir holds a build with that key it is
+// returned, otherwise write makes the layouts under stagingRoot, as they will
+// be once moved to finalRoot (dir/oci), and the new build is swapped in with
+// its images.json.
+func buildCached(dir string, inputs func() (string, error), write func(stagingRoot, finalRoot string) ([]Image, error)) ([]Image, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("resolve image dir %s: %w", dir, err)
@@ -268,11 +289,11 @@ func BuildImages(ctx context.Context, dir string) ([]Image, error) {
 	}
 	defer unlock()
 
-	in, err := gatherInputs(ctx)
+	key, err := inputs()
 	if err != nil {
 		return nil, err
 	}
-	if images, ok := loadBuild(dir, in.key); ok {
+	if images, ok := loadBuild(dir, key); ok {
 		return images, nil
 	}
 
@@ -281,7 +302,7 @@ func BuildImages(ctx context.Context, dir string) ([]Image, error) {
 		return nil, fmt.Errorf("create staging dir: %w", err)
 	}
 	defer os.RemoveAll(staging)
-	images, err := build(ctx, in, filepath.Join(staging, layoutsDir), filepath.Join(dir, layoutsDir))
+	images, err := write(filepath.Join(staging, layoutsDir), filepath.Join(dir, layoutsDir))
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +312,7 @@ func BuildImages(ctx context.Context, dir string) ([]Image, error) {
 	if err := os.Rename(filepath.Join(staging, layoutsDir), filepath.Join(dir, layoutsDir)); err != nil {
 		return nil, fmt.Errorf("move build into place: %w", err)
 	}
-	data, err := json.MarshalIndent(buildManifest{Key: in.key, Images: images}, "", "  ")
+	data, err := json.MarshalIndent(buildManifest{Key: key, Images: images}, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", manifestFile, err)
 	}
@@ -347,13 +368,21 @@ func build(ctx context.Context, in *buildInputs, stagingRoot, finalRoot string) 
 		random = append(random, randomLayer(i, multilayerSize))
 	}
 
+	all := append(recipes(base, pauseLayer(pauseBin), nonrootLayer(), random), critestRecipes(base, webserverBin, nnpBin)...)
+	return writeLayouts(all, stagingRoot, finalRoot)
+}
+
+// writeLayouts writes the images of all under stagingRoot, one layout per
+// repository, and returns them in order as they will be once stagingRoot is
+// renamed to finalRoot.
+func writeLayouts(all []recipe, stagingRoot, finalRoot string) ([]Image, error) {
 	layouts := map[string]*ociLayout{}
 	var images []Image
-	all := append(recipes(base, pauseLayer(pauseBin), nonrootLayer(), random), critestRecipes(base, webserverBin, nnpBin)...)
 	for _, r := range all {
 		name, tag := splitRef(r.ref)
 		o := layouts[name]
 		if o == nil {
+			var err error
 			if o, err = newOCILayout(filepath.Join(stagingRoot, filepath.FromSlash(name))); err != nil {
 				return nil, err
 			}
