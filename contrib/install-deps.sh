@@ -29,11 +29,13 @@ CONTAINERD2_DIR=${BERTH_CONTAINERD2_DIR:-/usr/local/libexec/berth-bench/containe
 
 # Debian packages. busybox-static goes on the host (a shell for debugging and
 # the rig's fallback); the dynamic `busybox` package conflicts with it, so it is
-# only downloaded and extracted below, never installed.
+# only downloaded and extracted below, never installed. curl (with bash,
+# hostname and util-linux's ipcs, which every Debian has) is copied into the
+# node e2e suite's image stand-ins (test/rig/nodee2e.go).
 APT_PACKAGES=(
 	crun runc conmon containernetworking-plugins iptables iproute2 util-linux
 	docker-registry skopeo busybox-static containerd
-	systemd iputils-ping stress-ng
+	systemd iputils-ping stress-ng curl
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
