@@ -17,7 +17,7 @@ RIG_PORT  ?= 5000
 # must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all deps build build-race run rig rig-stop run-rig test check unit unit-unprivileged integration critest node-e2e-build stress cover bench bench-critest install clean docs
+.PHONY: all deps build build-race run rig rig-stop run-rig test check unit unit-unprivileged integration critest node-e2e-build node-e2e node-e2e-smoke stress cover bench bench-critest install clean docs
 
 all: build
 
@@ -81,6 +81,7 @@ test: deps check build
 	$(MAKE) --no-print-directory cover
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory critest
+	$(MAKE) --no-print-directory node-e2e-smoke
 
 # critest v1.37.0's conformance suite against bin/berth on the rig (its own
 # registry, CNI network and daemon in a temp dir), skipping exactly the specs
@@ -102,6 +103,29 @@ NODE_E2E_CACHE       ?= /var/cache/berth/node-e2e
 NODE_E2E_K8S_VERSION ?= v1.37.2
 node-e2e-build:
 	NODE_E2E_CACHE=$(NODE_E2E_CACHE) K8S_VERSION=$(NODE_E2E_K8S_VERSION) GO=$(GO) bash test/nodee2e/build.sh
+
+# The node e2e suite's [NodeConformance] specs against bin/berth: the rig's
+# registry (with the suite's image stand-ins), a CNI network and berth in a
+# temp dir, and the suite's own etcd, API server and kubelet. Skips come only
+# from test/nodee2e/SKIPS.md; NODE_E2E_FOCUS and NODE_E2E_SKIP replace the
+# focus and skip regexes. Prints passed/failed/skipped and every failure;
+# junit.xml, node-e2e.log, kubelet.log, berth.log and summary.txt go to
+# $(NODE_E2E_OUT). NODE_E2E_ARGS passes flags (-v, -keep, -parallel N).
+NODE_E2E_OUT  ?= $(CURDIR)/_output/node-e2e
+NODE_E2E_ARGS ?=
+node-e2e: deps build node-e2e-build
+	$(GO) build -o bin/berth-critest ./test/critest/cmd/berth-critest
+	./bin/berth-critest node-e2e --berth bin/berth --e2e-bin $(NODE_E2E_CACHE)/bin --skips test/nodee2e/SKIPS.md --out $(NODE_E2E_OUT) $(NODE_E2E_ARGS)
+
+# The part of the node e2e suite that `make test` runs (at most 15 minutes):
+# the groups of specs test/nodee2e/SMOKE lists, one focus regex per line
+# ("-" lines are skipped), on 4 Ginkgo processes.
+NODE_E2E_SMOKE_FOCUS = $$(grep -v '^[\#-]' test/nodee2e/SMOKE | grep . | paste -sd'|')
+NODE_E2E_SMOKE_SKIP  = \[Flaky\]|\[Serial\]|$$(grep '^-' test/nodee2e/SMOKE | cut -c2- | paste -sd'|')
+node-e2e-smoke: deps build node-e2e-build
+	$(GO) build -o bin/berth-critest ./test/critest/cmd/berth-critest
+	./bin/berth-critest node-e2e --berth bin/berth --e2e-bin $(NODE_E2E_CACHE)/bin --skips test/nodee2e/SKIPS.md --parallel 4 \
+		--focus "$(NODE_E2E_SMOKE_FOCUS)" --skip "$(NODE_E2E_SMOKE_SKIP)" --out $(CURDIR)/_output/node-e2e-smoke $(NODE_E2E_ARGS)
 
 # Statement coverage of server/ from its unit tests alone (fakes, no root
 # needed); the profile goes to $(COVER_OUT). Fails below COVER_MIN percent.

@@ -52,6 +52,18 @@ func TestParseSkipsRejectsBadRows(t *testing.T) {
 	}
 }
 
+// A table with a header and no rows skips nothing, and its regex skips no
+// spec.
+func TestEmptySkipTable(t *testing.T) {
+	skips, err := ParseSkips(strings.NewReader("# none yet\n\n| Spec | When | Reason |\n|------|------|--------|\n"))
+	if err != nil || len(skips) != 0 {
+		t.Fatalf("ParseSkips = %v, %v; want no skips and no error", skips, err)
+	}
+	if re := SkipRegex(skips); re != "" {
+		t.Errorf("SkipRegex of no skips = %q, want \"\"", re)
+	}
+}
+
 func TestActiveSkipsFollowHost(t *testing.T) {
 	skips := []Skip{{Name: "a", When: "always"}, {Name: "b", When: "no-apparmor"}}
 	got := Active(skips)

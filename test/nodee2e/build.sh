@@ -8,9 +8,10 @@
 # requires k8s.io/kubernetes and replaces each staging module (the list is
 # read from the kubernetes go.mod) with its published v0.MINOR.PATCH release.
 #
-# Outputs: $CACHE/bin/e2e_node.test, $CACHE/bin/kubelet and $CACHE/bin/STAMP.
-# When STAMP matches the wanted version and Go, and both binaries exist, the
-# build is skipped (FORCE=1 rebuilds).
+# Outputs: $CACHE/bin/e2e_node.test, $CACHE/bin/kubelet, $CACHE/bin/agnhost
+# (static, for the rig's agnhost image stand-in) and $CACHE/bin/STAMP. When
+# STAMP matches the wanted version and Go, and the binaries exist, the build
+# is skipped (FORCE=1 rebuilds).
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -20,9 +21,9 @@ BIN=$CACHE/bin
 BUILD=$CACHE/build
 
 staging_version=v0.${K8S_VERSION#v1.}
-want="k8s.io/kubernetes $K8S_VERSION staging $staging_version $($GO env GOVERSION)"
+want="k8s.io/kubernetes $K8S_VERSION staging $staging_version $($GO env GOVERSION) agnhost"
 
-if [[ -z ${FORCE:-} && -x $BIN/e2e_node.test && -x $BIN/kubelet && -f $BIN/STAMP && "$(cat "$BIN/STAMP")" == "$want" ]]; then
+if [[ -z ${FORCE:-} && -x $BIN/e2e_node.test && -x $BIN/kubelet && -x $BIN/agnhost && -f $BIN/STAMP && "$(cat "$BIN/STAMP")" == "$want" ]]; then
 	echo "node-e2e: cached in $BIN ($want)"
 	exit 0
 fi
@@ -69,7 +70,7 @@ done
 rm -f "$BIN/STAMP"
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
 # Resolve the requirement graph, test dependencies of e2e_node included.
-$GO get -t "k8s.io/kubernetes/test/e2e_node@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION"
+$GO get -t "k8s.io/kubernetes/test/e2e_node@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION" "k8s.io/kubernetes/test/images/agnhost@$K8S_VERSION"
 
 t0=$SECONDS
 $GO build -trimpath -ldflags "$ldflags" -o "$BIN/kubelet.new" k8s.io/kubernetes/cmd/kubelet
@@ -80,6 +81,12 @@ $GO test -c -trimpath -ldflags "$ldflags" -o "$BIN/e2e_node.test.new" k8s.io/kub
 echo "node-e2e: e2e_node.test built in $((SECONDS - t0))s"
 
 mv -f "$BIN/e2e_node.test.new" "$BIN/e2e_node.test"
+# agnhost's upstream image is built with CGO_ENABLED=0 too: static, it runs
+# on the rig's busybox layer whatever its libc.
+t0=$SECONDS
+CGO_ENABLED=0 $GO build -trimpath -ldflags "$ldflags" -o "$BIN/agnhost.new" k8s.io/kubernetes/test/images/agnhost
+mv -f "$BIN/agnhost.new" "$BIN/agnhost"
+echo "node-e2e: agnhost built in $((SECONDS - t0))s"
 echo "$want" >"$BIN/STAMP"
 ls -l "$BIN"
 "$BIN/kubelet" --version

@@ -3,6 +3,7 @@
 //
 //	berth-critest run   [--berth bin/berth] [--out _output/critest] [--skips test/critest/SKIPS.md]
 //	berth-critest bench [--berth bin/berth] [--out _output/bench] [--containerd=true]
+//	berth-critest node-e2e [--berth bin/berth] [--out _output/node-e2e] [--skips test/nodee2e/SKIPS.md] [--focus RE] [--skip RE]
 //
 // run starts the rig's registry (every image critest pulls, under the names
 // it pulls them by), a bridge CNI network on a free 10.x subnet and a Berth
@@ -14,6 +15,12 @@
 // bench runs `critest -benchmark` against Berth and then, with the same
 // registry and network, against containerd 1.6 (runc, cgroupfs), and
 // prints the medians of each operation side by side.
+//
+// node-e2e runs Kubernetes' node e2e suite (e2e_node.test and kubelet,
+// built by make node-e2e-build) against Berth on the same kind of rig, with
+// the node e2e images' stand-ins pushed too: the suite starts etcd, an API
+// server and a kubelet whose runtime is the run's Berth. See
+// test/nodee2e/NOTES.md.
 //
 // Results, logs and the JUnit report go to --out. Needs root, critest,
 // ginkgo, crictl and ipcmk (make deps).
@@ -46,11 +53,16 @@ type options struct {
 	// bench
 	containerd bool
 	samples    int
+
+	// node-e2e
+	e2eBin      string
+	focus, skip string
 }
 
 const usage = `usage:
   berth-critest run   [flags]   conformance suite against berth
   berth-critest bench [flags]   critest -benchmark against berth (and containerd)
+  berth-critest node-e2e [flags] Kubernetes' node e2e suite (e2e_node.test) against berth
 flags of either: berth-critest <command> -h
 `
 
@@ -81,6 +93,15 @@ func main() {
 		fs.IntVar(&o.samples, "n", 30, "samples of each pod, container and image lifecycle")
 		fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "Ginkgo's suite timeout, per runtime")
 		run = runBench
+	case "node-e2e":
+		fs.StringVar(&o.out, "out", "_output/node-e2e", "directory for junit.xml, node-e2e.log, kubelet.log, berth.log, summary.txt")
+		fs.StringVar(&o.skips, "skips", "test/nodee2e/SKIPS.md", "the skip list")
+		fs.StringVar(&o.e2eBin, "e2e-bin", "/var/cache/berth/node-e2e/bin", "where make node-e2e-build put e2e_node.test, kubelet and agnhost")
+		fs.StringVar(&o.focus, "focus", envOr("NODE_E2E_FOCUS", defaultNodeFocus), "Ginkgo focus regex ($NODE_E2E_FOCUS)")
+		fs.StringVar(&o.skip, "skip", envOr("NODE_E2E_SKIP", defaultNodeSkip), "Ginkgo skip regex, to which SKIPS.md's rows are added ($NODE_E2E_SKIP)")
+		fs.IntVar(&o.parallel, "parallel", 1, "Ginkgo processes (above 1 runs the suite through the ginkgo CLI)")
+		fs.DurationVar(&o.timeout, "timeout", 3*time.Hour, "Ginkgo's suite timeout")
+		run = runNodeE2E
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -89,7 +110,7 @@ func main() {
 		os.Exit(2)
 	}
 	_ = fs.Parse(os.Args[2:])
-	for _, p := range []*string{&o.berth, &o.out, &o.skips, &o.imageDir} {
+	for _, p := range []*string{&o.berth, &o.out, &o.skips, &o.imageDir, &o.e2eBin} {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
@@ -122,6 +143,13 @@ func main() {
 
 // closingLine is set by a run that got as far as counting the specs.
 var closingLine string
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
 
 func logf(format string, args ...any) {
 	fmt.Printf("berth-critest: "+format+"\n", args...)

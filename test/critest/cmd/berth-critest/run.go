@@ -162,35 +162,47 @@ func formatSummary(s critest.Summary, took time.Duration, stale []critest.Skip, 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncritest against berth: %d passed, %d failed, %d skipped (%d per SKIPS.md, %d benchmarks, %d by critest itself) of %d specs; critest ran %s\n",
 		s.Passed, s.Failed, s.Skipped, len(s.SkippedByList), len(s.Benchmarks), len(s.SkippedByCritest), s.Passed+s.Failed+s.Skipped, took.Round(time.Second))
-	if len(s.Failures) > 0 {
-		fmt.Fprintf(&b, "\nFAILED (%d):\n", len(s.Failures))
-		for _, f := range s.Failures {
-			name := f.Name
-			if f.Node != "It" {
-				name = "[" + f.Node + "] " + name
-			}
-			fmt.Fprintf(&b, "  - %s\n", name)
-			for _, line := range firstLines(f.Message, 6) {
-				fmt.Fprintf(&b, "      %s\n", line)
-			}
-		}
-	}
+	writeFailures(&b, s.Failures)
 	if len(s.SkippedByCritest) > 0 {
 		fmt.Fprintf(&b, "\nSkipped by critest itself (%d; features the runtime does not announce, or the host lacks):\n", len(s.SkippedByCritest))
 		for _, sp := range s.SkippedByCritest {
 			fmt.Fprintf(&b, "  - %s\n      %s\n", sp.Name, strings.Join(firstLines(sp.Message, 1), ""))
 		}
 	}
-	if len(stale) > 0 {
-		fmt.Fprintf(&b, "\nSKIPS.md names specs critest does not have (fix the list):\n")
-		for _, sk := range stale {
-			fmt.Fprintf(&b, "  - %s\n", sk.Name)
-		}
-	}
+	writeStale(&b, stale)
 	if leftover > 0 {
 		fmt.Fprintf(&b, "\n%d pods were left in berth after critest and removed with crictl rmp -fa\n", leftover)
 	}
 	return b.String()
+}
+
+// writeFailures lists every failure with the first lines of its message.
+func writeFailures(b *strings.Builder, failures []critest.Spec) {
+	if len(failures) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nFAILED (%d):\n", len(failures))
+	for _, f := range failures {
+		name := f.Name
+		if f.Node != "It" {
+			name = "[" + f.Node + "] " + name
+		}
+		fmt.Fprintf(b, "  - %s\n", name)
+		for _, line := range firstLines(f.Message, 6) {
+			fmt.Fprintf(b, "      %s\n", line)
+		}
+	}
+}
+
+// writeStale lists skip rows that name no spec of the suite.
+func writeStale(b *strings.Builder, stale []critest.Skip) {
+	if len(stale) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nSKIPS.md names specs the suite does not have (fix the list):\n")
+	for _, sk := range stale {
+		fmt.Fprintf(b, "  - %s\n", sk.Name)
+	}
 }
 
 // firstLines returns up to n non-empty lines of s, stopping where Gomega
