@@ -124,7 +124,7 @@ func (e *env) benchOne(ctx context.Context, o *options, start func(context.Conte
 	logPath := filepath.Join(out, "critest.log")
 	logf("%s: running critest -benchmark (output in %s)...", rt.name, logPath)
 	begin := time.Now()
-	critestErr := runCritest(ctx, o, logPath, args)
+	critestErr := runSuiteProcess(ctx, o, o.critest, args, o.out, "", logPath)
 	afterRSS := rssMiB(rt.pid)
 	logf("%s: benchmarks took %s", rt.name, time.Since(begin).Round(time.Second))
 	if _, err := e.shutdown(rt); err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -176,26 +174,11 @@ func runNodeE2E(ctx context.Context, o *options) (int, error) {
 	}
 	sum := critest.Summarize(selected, active)
 	stale := critest.StaleSkips(active, specs)
-	summary := formatNodeSummary(sum, took, stale, leftover)
-	closingLine = fmt.Sprintf("node e2e: %d passed, %d failed, %d skipped", sum.Passed, sum.Failed, sum.Skipped)
-	if ctx.Err() != nil {
-		summary += "\nINTERRUPTED: the run was cut short; specs it never reached count as skipped.\n"
-	}
-	fmt.Print(summary)
-	if err := os.WriteFile(filepath.Join(o.out, "summary.txt"), []byte(summary), 0o644); err != nil {
-		logf("write summary: %v", err)
-	}
-	code := 0
-	if len(sum.Failures) > 0 || len(stale) > 0 {
-		code = 1
-	}
-	if suiteErr != nil && code == 0 {
-		return 1, fmt.Errorf("e2e_node.test: %w; see %s", suiteErr, logPath)
-	}
-	if stopErr != nil {
-		return 1, fmt.Errorf("stop berth: %w", stopErr)
-	}
-	return code, nil
+	return finishRun(ctx, o, outcome{
+		name: "node e2e", sum: sum, stale: stale,
+		summary:  formatNodeSummary(sum, took, stale, leftover),
+		suiteErr: suiteErr, stopErr: stopErr, logPath: logPath,
+	})
 }
 
 // kubeletConfigFor is the base KubeletConfiguration for this kind of host
@@ -348,39 +331,6 @@ func removeCgroupTree(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// runSuiteProcess runs bin in dir with env added, its output in logPath
-// (and on stdout with -v), in a process group of its own so that an
-// interrupt reaches every process of the suite, which then stop kubelet
-// and clean up.
-func runSuiteProcess(ctx context.Context, o *options, bin string, args []string, dir, env, logPath string) error {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	fmt.Fprintf(logFile, "$ cd %s && %s %s %s\n", dir, env, bin, strings.Join(quoteArgs(args), " "))
-	var out io.Writer = logFile
-	if o.verbose {
-		out = io.MultiWriter(logFile, os.Stdout)
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
-	cmd.WaitDelay = 2 * time.Minute
-	err = cmd.Run()
-	if cmd.Process != nil {
-		waitGroupGone(cmd.Process.Pid, 2*time.Minute)
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return fmt.Errorf("exit status %d", ee.ExitCode())
-	}
-	return err
 }
 
 // selectedSpecs are the specs of a run that the focus and skip chose: a

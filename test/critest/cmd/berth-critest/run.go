@@ -59,7 +59,7 @@ func runSuite(ctx context.Context, o *options) (int, error) {
 	}
 	logf("running critest (output in %s)...", logPath)
 	start := time.Now()
-	critestErr := runCritest(ctx, o, logPath, args)
+	critestErr := runSuiteProcess(ctx, o, o.critest, args, o.out, "", logPath)
 	took := time.Since(start)
 
 	leftover, stopErr := e.shutdown(rt)
@@ -73,47 +73,71 @@ func runSuite(ctx context.Context, o *options) (int, error) {
 	}
 	sum := critest.Summarize(specs, active)
 	stale := critest.StaleSkips(active, specs)
-	report := formatSummary(sum, took, stale, leftover)
-	closingLine = fmt.Sprintf("critest: %d passed, %d failed, %d skipped", sum.Passed, sum.Failed, sum.Skipped)
+	return finishRun(ctx, o, outcome{
+		name: "critest", sum: sum, stale: stale,
+		summary:  formatSummary(sum, took, stale, leftover),
+		suiteErr: critestErr, stopErr: stopErr, logPath: logPath,
+	})
+}
+
+// outcome is what a suite's run ended with.
+type outcome struct {
+	name              string // the suite, as the closing line names it
+	sum               critest.Summary
+	stale             []critest.Skip
+	summary           string
+	suiteErr, stopErr error
+	logPath           string
+}
+
+// finishRun prints and keeps a run's summary, sets the closing line and
+// turns the outcome into the exit code: failed specs or stale skip rows are
+// 1, and so is a suite that failed without a failed spec (a crash or a
+// timeout) or a runtime that did not stop cleanly.
+func finishRun(ctx context.Context, o *options, r outcome) (int, error) {
+	closingLine = fmt.Sprintf("%s: %d passed, %d failed, %d skipped", r.name, r.sum.Passed, r.sum.Failed, r.sum.Skipped)
 	if ctx.Err() != nil {
-		report += "\nINTERRUPTED: the run was cut short; specs it never reached count as skipped.\n"
+		r.summary += "\nINTERRUPTED: the run was cut short; specs it never reached count as skipped.\n"
 	}
-	fmt.Print(report)
-	if err := os.WriteFile(filepath.Join(o.out, "summary.txt"), []byte(report), 0o644); err != nil {
+	fmt.Print(r.summary)
+	if err := os.WriteFile(filepath.Join(o.out, "summary.txt"), []byte(r.summary), 0o644); err != nil {
 		logf("write summary: %v", err)
 	}
-
 	code := 0
-	if len(sum.Failures) > 0 || len(stale) > 0 {
+	if len(r.sum.Failures) > 0 || len(r.stale) > 0 {
 		code = 1
 	}
-	if critestErr != nil && code == 0 {
-		// critest failed without a failed spec: a crash or a timeout.
-		return 1, fmt.Errorf("critest: %w; see %s", critestErr, logPath)
+	if r.suiteErr != nil && code == 0 {
+		return 1, fmt.Errorf("%s: %w; see %s", r.name, r.suiteErr, r.logPath)
 	}
-	if stopErr != nil {
-		return 1, fmt.Errorf("stop berth: %w", stopErr)
+	if r.stopErr != nil {
+		return 1, fmt.Errorf("stop berth: %w", r.stopErr)
 	}
 	return code, nil
 }
 
-// runCritest runs critest with its output in logPath (and on stdout with
-// -v). It runs in a process group of its own so that an interrupt reaches
-// the ginkgo CLI and its test processes, which then clean up.
-func runCritest(ctx context.Context, o *options, logPath string, args []string) error {
+// runSuiteProcess runs a suite's binary bin in dir, with env (NAME=value)
+// added unless empty, its output in logPath (and on stdout with -v). It
+// runs in a process group of its own so that an interrupt reaches the
+// ginkgo CLI and every test process, which then clean up their pods (and,
+// in the node e2e suite, stop kubelet).
+func runSuiteProcess(ctx context.Context, o *options, bin string, args []string, dir, env, logPath string) error {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	fmt.Fprintf(logFile, "$ %s %s\n", o.critest, strings.Join(quoteArgs(args), " "))
+	fmt.Fprintf(logFile, "$ cd %s && %s %s\n", dir, strings.TrimSpace(env+" "+bin), strings.Join(quoteArgs(args), " "))
 	var out io.Writer = logFile
 	if o.verbose {
 		out = io.MultiWriter(logFile, os.Stdout)
 	}
-	cmd := exec.CommandContext(ctx, o.critest, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	if env != "" {
+		cmd.Env = append(os.Environ(), env)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Dir = o.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
 	cmd.WaitDelay = 2 * time.Minute
