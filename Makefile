@@ -137,11 +137,11 @@ cover:
 	@$(GO) tool cover -func=$(COVER_OUT)/server.out | tail -n 1
 	@$(GO) tool cover -func=$(COVER_OUT)/server.out | awk -v min=$(COVER_MIN) '/^total:/ { sub("%", "", $$3); if ($$3 + 0 < min) { print "server/ coverage " $$3 "% is below " min "%"; exit 1 } }'
 
-# The integration suite and critest while a CPU hog keeps every core busy,
-# as on a busy node: races show up here that an idle machine hides. Not part
-# of make test; it must pass all the same.
+# The integration suite, critest and the node e2e smoke subset while a CPU
+# hog keeps every core busy, as on a busy node: races show up here that an
+# idle machine hides. Not part of make test; it must pass all the same.
 stress: deps build
-	bash contrib/stress.sh $(MAKE) --no-print-directory integration critest
+	bash contrib/stress.sh $(MAKE) --no-print-directory integration critest node-e2e-smoke
 
 # Kubelet-shaped pods over CRI gRPC against bin/berth, containerd 2.4 (built
 # by make deps) and containerd 1.6, one after another on the rig's registry,
