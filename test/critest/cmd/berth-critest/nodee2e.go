@@ -86,11 +86,7 @@ func runNodeE2E(ctx context.Context, o *options) (int, error) {
 	}
 	logf("rig: %d node e2e images built or reused and pushed in %.1fs", len(images), time.Since(start).Seconds())
 
-	undoKubelet, err := claimKubeletDirs()
-	if err != nil {
-		return 1, err
-	}
-	e.onClose("clean "+kubeletRoot, undoKubelet)
+	e.onClose("clean "+kubeletRoot, claimKubeletDirs())
 	rt, err := e.startBerth(ctx, o.berth)
 	if err != nil {
 		return 1, err
@@ -257,15 +253,11 @@ func linkPathWithout(dir string, path []string, leaveOut ...string) error {
 // root (volumes of pods that were not torn down), the log directories of
 // the run's pods and the kubepods cgroup trees, once empty. A root that
 // existed before is kept, only emptied of its pods.
-func claimKubeletDirs() (func() error, error) {
+func claimKubeletDirs() func() error {
 	_, err := os.Stat(kubeletRoot)
 	rootExisted := err == nil
-	newCgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
-	if v2, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil && v2.IsDir() {
-		newCgroups = append(newCgroups, "/sys/fs/cgroup/kubepods")
-	}
 	cgroupsBefore := map[string]bool{}
-	for _, c := range newCgroups {
+	for _, c := range kubepodsCgroups() {
 		cgroupsBefore[c] = true
 	}
 	logsBefore := map[string]bool{}
@@ -291,9 +283,7 @@ func claimKubeletDirs() (func() error, error) {
 				}
 			}
 		}
-		after, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
-		after = append(after, "/sys/fs/cgroup/kubepods")
-		for _, c := range after {
+		for _, c := range kubepodsCgroups() {
 			if !cgroupsBefore[c] {
 				if err := removeCgroupTree(c); err != nil {
 					errs = append(errs, err)
@@ -301,7 +291,17 @@ func claimKubeletDirs() (func() error, error) {
 			}
 		}
 		return errors.Join(errs...)
-	}, nil
+	}
+}
+
+// kubepodsCgroups are the kubelet's top QoS cgroup directories that exist:
+// one per v1 hierarchy, or the one of a v2 host.
+func kubepodsCgroups() []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	if st, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil && st.IsDir() {
+		dirs = append(dirs, "/sys/fs/cgroup/kubepods")
+	}
+	return dirs
 }
 
 // removeCgroupTree removes the cgroup directory dir and those under it,
