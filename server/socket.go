@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,10 +39,13 @@ func Listen(path string) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", lockPath, err)
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := takeLock(lock); err != nil {
 		owner := readPid(lock)
 		lock.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
+			if !alive(owner) {
+				return nil, fmt.Errorf("berth pid %s has exited but %s is still locked by a process it started", owner, lockPath)
+			}
 			return nil, fmt.Errorf("another berth (pid %s) is already serving %s", owner, path)
 		}
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
@@ -73,6 +77,35 @@ func Listen(path string) (*Listener, error) {
 		return nil, fmt.Errorf("chown socket %s: %w", path, err)
 	}
 	return &Listener{Listener: l, lock: lock}, nil
+}
+
+// deadOwnerWait bounds how long Listen waits for the lock of a daemon that
+// is gone. A child that daemon was forking when it was killed holds a copy
+// of the lock (and of the socket) until it execs, which on a busy node can
+// take a moment; a restart right after a crash must not fail on that.
+var deadOwnerWait = 2 * time.Second
+
+// takeLock locks f, waiting up to deadOwnerWait while the pid recorded in it
+// is no longer alive.
+func takeLock(f *os.File) error {
+	deadline := time.Now().Add(deadOwnerWait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || alive(readPid(f)) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid (as recorded in a lock) names a live process;
+// an unreadable pid counts as alive, so the lock is not waited for.
+func alive(pid string) bool {
+	n, err := strconv.Atoi(pid)
+	if err != nil || n <= 0 {
+		return true
+	}
+	return !errors.Is(unix.Kill(n, 0), unix.ESRCH)
 }
 
 func readPid(f *os.File) string {

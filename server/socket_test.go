@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -136,6 +137,37 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 	}
 }
 
+// deadPid is above any pid_max, so it names no process.
+const deadPid = "2147483646"
+
+func shortDeadOwnerWait(t *testing.T) {
+	old := deadOwnerWait
+	deadOwnerWait = 200 * time.Millisecond
+	t.Cleanup(func() { deadOwnerWait = old })
+}
+
+// A daemon killed while it forked leaves its lock with the child until the
+// child execs: Listen waits for that instead of calling it another daemon.
+func TestListenWaitsForALockItsDeadOwnerLeft(t *testing.T) {
+	shortDeadOwnerWait(t)
+	path := filepath.Join(t.TempDir(), "berth.sock")
+	f := holdLock(t, path, deadPid+"\n")
+	released := time.AfterFunc(50*time.Millisecond, func() { f.Close() })
+	defer released.Stop()
+	l, err := Listen(path)
+	if os.Geteuid() != 0 {
+		// past the lock, the next refusal is the chown
+		if err == nil || !strings.Contains(err.Error(), "chown socket") {
+			t.Fatalf("Listen = %v, want it to get past the lock to the chown", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Listen = %v, want it to wait for the lock", err)
+	}
+	l.Close()
+}
+
 func TestListenRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -146,10 +178,20 @@ func TestListenRefusals(t *testing.T) {
 			name: "lock held by a daemon with its pid",
 			setup: func(t *testing.T, dir string) string {
 				p := filepath.Join(dir, "berth.sock")
-				holdLock(t, p, "4321\n")
+				holdLock(t, p, strconv.Itoa(os.Getpid())+"\n")
 				return p
 			},
-			want: "another berth (pid 4321) is already serving",
+			want: "another berth (pid " + strconv.Itoa(os.Getpid()) + ") is already serving",
+		},
+		{
+			// past any pid_max: a pid that names no process
+			name: "lock kept by a child of a daemon that is gone",
+			setup: func(t *testing.T, dir string) string {
+				p := filepath.Join(dir, "berth.sock")
+				holdLock(t, p, deadPid+"\n")
+				return p
+			},
+			want: "berth pid " + deadPid + " has exited but",
 		},
 		{
 			name: "lock held by a daemon yet to write its pid",
@@ -201,6 +243,7 @@ func TestListenRefusals(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			shortDeadOwnerWait(t)
 			path := tc.setup(t, t.TempDir())
 			l, err := Listen(path)
 			if err == nil {

@@ -26,8 +26,9 @@ type Daemon struct {
 // StartBerth starts binary as a berth daemon whose every path lives under
 // root (socket, storage, runroot, state, run dir, an empty config file and
 // config dir), with args appended to the generated flags, and returns once
-// the socket accepts connections. If the daemon exits first, or does not
-// listen within 30s, the error carries the tail of its log.
+// the daemon serves CRI on its socket. If the daemon exits first, or does
+// not serve within a minute (or ctx ends), the error carries the tail of its
+// log.
 func StartBerth(ctx context.Context, binary, root string, args ...string) (*Daemon, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -81,7 +82,7 @@ func StartBerth(ctx context.Context, binary, root string, args ...string) (*Daem
 		d.err = d.Cmd.Wait()
 		close(d.done)
 	}()
-	if err := d.waitListening(ctx, 30*time.Second); err != nil {
+	if err := d.waitServing(ctx, time.Minute); err != nil {
 		// SIGTERM, not SIGKILL: a daemon that did start must get to release
 		// its storage mounts, or the test's temp dir cannot be removed.
 		_ = d.Stop()
@@ -90,25 +91,42 @@ func StartBerth(ctx context.Context, binary, root string, args ...string) (*Daem
 	return d, nil
 }
 
-// waitListening polls the socket until a connection succeeds.
-func (d *Daemon) waitListening(ctx context.Context, timeout time.Duration) error {
+// waitServing polls the socket until a gRPC server answers on it. A
+// successful connect is not enough: after a SIGKILL, a child the dead daemon
+// was forking can still hold its listening socket for a moment, so the
+// kernel queues the connection there and resets it when that child execs.
+// Only a live gRPC server sends its HTTP/2 settings frame unasked.
+func (d *Daemon) waitServing(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if c, err := net.DialTimeout("unix", d.Socket, time.Second); err == nil {
-			c.Close()
+		if serverSpeaks(d.Socket) {
 			return nil
 		}
 		select {
 		case <-d.done:
-			return fmt.Errorf("berth exited before listening on %s: %v", d.Socket, d.err)
+			return fmt.Errorf("berth exited before serving on %s: %v", d.Socket, d.err)
 		case <-ctx.Done():
-			return fmt.Errorf("wait for berth to listen on %s: %w", d.Socket, ctx.Err())
+			return fmt.Errorf("wait for berth to serve on %s: %w", d.Socket, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// serverSpeaks reports whether the server on socket sends its first bytes
+// within a second of a connect.
+func serverSpeaks(socket string) bool {
+	c, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	var b [1]byte
+	n, _ := c.Read(b[:])
+	return n == 1
 }
 
 // Exited returns a channel closed when the daemon has exited.

@@ -97,3 +97,56 @@ func TestCrictlErrorCarriesStderr(t *testing.T) {
 		t.Errorf("error lacks the command or crictl's stderr: %v", err)
 	}
 }
+
+// serverSpeaks tells a live server from a socket nobody serves: one whose
+// listener is gone, and one still held open by a process that never accepts
+// (what a child forked by a SIGKILLed daemon leaves for a moment).
+func TestServerSpeaks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(t *testing.T, l *net.UnixListener)
+		want  bool
+	}{
+		{"server writes first", func(t *testing.T, l *net.UnixListener) {
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Write([]byte("settings"))
+					c.Close()
+				}
+			}()
+		}, true},
+		{"listening, never accepting", func(t *testing.T, l *net.UnixListener) {}, false},
+		{"accepts, never writes", func(t *testing.T, l *net.UnixListener) {
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					t.Cleanup(func() { c.Close() })
+				}
+			}()
+		}, false},
+		{"stale socket file", func(t *testing.T, l *net.UnixListener) {
+			l.SetUnlinkOnClose(false)
+			l.Close()
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(shortTempDir(t), "s.sock")
+			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			tc.serve(t, l)
+			if got := serverSpeaks(sock); got != tc.want {
+				t.Errorf("serverSpeaks = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ func fakeDaemon(mode string, args []string) int {
 			if err != nil {
 				return
 			}
+			c.Write([]byte{0}) // a gRPC server sends its settings frame unasked
 			c.Close()
 		}
 	}()
