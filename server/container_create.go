@@ -246,7 +246,6 @@ func (s *Server) specInput(id string, sb *sandbox.Sandbox, cfg *runtime.Containe
 		DefaultSeccompProfile: s.config.Runtime.SeccompProfile,
 		AppArmorEnabled:       s.appArmor,
 		VolumesDir:            filepath.Join(s.config.Runtime.StateDir, "volumes", id),
-		RestrictOOMScoreAdj:   true,
 		SupportsRRO:           supportsRRO(),
 		Host:                  s.host,
 	}

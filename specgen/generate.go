@@ -44,9 +44,6 @@ type Input struct {
 	// namespace_options.target_id, whose pid namespace a container in pid
 	// mode TARGET joins; the caller resolves it (it knows the containers).
 	TargetPid int
-	// RestrictOOMScoreAdj clamps oom_score_adj to the daemon's own value, for
-	// daemons without CAP_SYS_RESOURCE (containerd's restrict_oom_score_adj).
-	RestrictOOMScoreAdj bool
 	// SupportsRRO tells that the OCI runtime implements the "rro" mount option.
 	SupportsRRO bool
 	// ImageMounts are the host paths of the images that image volumes

@@ -17,13 +17,16 @@ import (
 // reads them; Input.Host, InfraInput.Host and Resources take them. Tests
 // build their own Host to pretend to be another machine.
 type Host struct {
-	cgroup2   bool            // /sys/fs/cgroup is a pure cgroup v2 hierarchy
-	lastCap   int             // /proc/sys/kernel/cap_last_cap
-	bounding  uint64          // the daemon's own bounding set (CapBnd)
-	oomAdj    int             // the daemon's own oom_score_adj
-	nofile    uint64          // the daemon's hard RLIMIT_NOFILE
-	hugepages map[string]bool // page sizes the kernel offers ("2MB", "1GB")
-	swap      bool            // the memory controller accounts swap
+	cgroup2  bool   // /sys/fs/cgroup is a pure cgroup v2 hierarchy
+	lastCap  int    // /proc/sys/kernel/cap_last_cap
+	bounding uint64 // the daemon's own bounding set (CapBnd)
+	oomAdj   int    // the daemon's own oom_score_adj
+	// sysResource: the daemon holds CAP_SYS_RESOURCE, so it may give a
+	// container a lower oom_score_adj than its own.
+	sysResource bool
+	nofile      uint64          // the daemon's hard RLIMIT_NOFILE
+	hugepages   map[string]bool // page sizes the kernel offers ("2MB", "1GB")
+	swap        bool            // the memory controller accounts swap
 	// mountinfo is the file listing the daemon's mounts, read on every
 	// check of a mount's propagation (the mounts change while it runs).
 	mountinfo string
@@ -45,6 +48,11 @@ func ProbeHost() *Host {
 	if b, err := readStatusField("CapBnd"); err == nil {
 		if n, err := strconv.ParseUint(b, 16, 64); err == nil {
 			h.bounding = n
+		}
+	}
+	if b, err := readStatusField("CapEff"); err == nil {
+		if n, err := strconv.ParseUint(b, 16, 64); err == nil {
+			h.sysResource = n&(1<<unix.CAP_SYS_RESOURCE) != 0
 		}
 	}
 	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {

@@ -35,7 +35,10 @@ func (g *gen) setResources() error {
 		return invalidf(f+"oom_score_adj", "%d is outside [-1000, 1000]", v)
 	}
 	adj := int(r.GetOomScoreAdj())
-	if g.in.RestrictOOMScoreAdj && adj < g.host.oomAdj {
+	// Without CAP_SYS_RESOURCE the kernel refuses a score below the
+	// daemon's own (a rootless daemon): clamp, as containerd's
+	// restrict_oom_score_adj does. A root daemon gives kubelet's -997.
+	if !g.host.sysResource && adj < g.host.oomAdj {
 		adj = g.host.oomAdj
 	}
 	g.spec.Process.OOMScoreAdj = &adj

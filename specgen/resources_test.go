@@ -19,7 +19,6 @@ func TestResources(t *testing.T) {
 		r         *runtime.LinuxContainerResources
 		pids      int64
 		host      func(*Host)
-		restrict  bool
 		check     func(t *testing.T, s *specs.Spec)
 		errField  string
 		errSentry error
@@ -70,10 +69,11 @@ func TestResources(t *testing.T) {
 				t.Fatalf("pids %+v", s.Linux.Resources.Pids)
 			}
 		}},
-		{name: "oom score adj", r: &runtime.LinuxContainerResources{OomScoreAdj: -997}, check: oomIs(-997)},
-		{name: "oom score adj clamped", r: &runtime.LinuxContainerResources{OomScoreAdj: -997}, restrict: true,
+		{name: "oom score adj below a root daemon's", r: &runtime.LinuxContainerResources{OomScoreAdj: -997},
+			host: func(h *Host) { h.sysResource, h.oomAdj = true, -500 }, check: oomIs(-997)},
+		{name: "oom score adj clamped without CAP_SYS_RESOURCE", r: &runtime.LinuxContainerResources{OomScoreAdj: -997},
 			host: func(h *Host) { h.oomAdj = -500 }, check: oomIs(-500)},
-		{name: "oom score adj above daemon", r: &runtime.LinuxContainerResources{OomScoreAdj: 1000}, restrict: true, check: oomIs(1000)},
+		{name: "oom score adj above daemon", r: &runtime.LinuxContainerResources{OomScoreAdj: 1000}, check: oomIs(1000)},
 		{name: "oom score adj out of range", r: &runtime.LinuxContainerResources{OomScoreAdj: 1001}, errField: "oom_score_adj", errSentry: errdefs.ErrInvalidArgument},
 		{name: "unified on v1", r: &runtime.LinuxContainerResources{Unified: map[string]string{"memory.high": "1G"}},
 			errField: "config.linux.resources.unified", errSentry: errdefs.ErrFailedPrecondition},
@@ -90,7 +90,7 @@ func TestResources(t *testing.T) {
 			in := baseInput(t)
 			in.Host = fakeHost(tc.host)
 			in.Config.Linux.Resources = tc.r
-			in.PidsLimit, in.RestrictOOMScoreAdj = tc.pids, tc.restrict
+			in.PidsLimit = tc.pids
 			res, err := Generate(in)
 			if tc.errField != "" {
 				wantErr(t, err, tc.errSentry, tc.errField)
