@@ -142,7 +142,7 @@ func (e *env) benchOne(ctx context.Context, o *options, start func(context.Conte
 	if specs, err := critest.ReadJUnit(filepath.Join(out, "junit.xml")); err == nil {
 		for _, sp := range specs {
 			if sp.Failed() {
-				logf("%s: benchmark failed: %s: %s", rt.name, sp.Name, strings.Join(firstLines(sp.Message, 3), " / "))
+				logf("%s: benchmark failed: %s: %s", rt.name, sp.Name, strings.Join(gist(sp.Message, 3, 2), " / "))
 			}
 		}
 	}

@@ -385,7 +385,7 @@ func formatNodeSummary(s critest.Summary, took time.Duration, stale []critest.Sk
 	if n := append(s.SkippedByCritest, s.Benchmarks...); len(n) > 0 {
 		fmt.Fprintf(&b, "\nSkipped by the suite itself (%d):\n", len(n))
 		for _, sp := range n {
-			fmt.Fprintf(&b, "  - %s\n      %s\n", sp.Name, strings.Join(firstLines(sp.Message, 1), ""))
+			fmt.Fprintf(&b, "  - %s\n      %s\n", sp.Name, strings.Join(gist(sp.Message, 1, 0), ""))
 		}
 	}
 	writeStale(&b, stale)

@@ -190,7 +190,7 @@ func formatSummary(s critest.Summary, took time.Duration, stale []critest.Skip, 
 	if len(s.SkippedByCritest) > 0 {
 		fmt.Fprintf(&b, "\nSkipped by critest itself (%d; features the runtime does not announce, or the host lacks):\n", len(s.SkippedByCritest))
 		for _, sp := range s.SkippedByCritest {
-			fmt.Fprintf(&b, "  - %s\n      %s\n", sp.Name, strings.Join(firstLines(sp.Message, 1), ""))
+			fmt.Fprintf(&b, "  - %s\n      %s\n", sp.Name, strings.Join(gist(sp.Message, 1, 0), ""))
 		}
 	}
 	writeStale(&b, stale)
@@ -200,7 +200,7 @@ func formatSummary(s critest.Summary, took time.Duration, stale []critest.Skip, 
 	return b.String()
 }
 
-// writeFailures lists every failure with the first lines of its message.
+// writeFailures lists every failure with the gist of its message.
 func writeFailures(b *strings.Builder, failures []critest.Spec) {
 	if len(failures) == 0 {
 		return
@@ -212,7 +212,7 @@ func writeFailures(b *strings.Builder, failures []critest.Spec) {
 			name = "[" + f.Node + "] " + name
 		}
 		fmt.Fprintf(b, "  - %s\n", name)
-		for _, line := range firstLines(f.Message, 6) {
+		for _, line := range gist(f.Message, 6, 4) {
 			fmt.Fprintf(b, "      %s\n", line)
 		}
 	}
@@ -229,22 +229,54 @@ func writeStale(b *strings.Builder, stale []critest.Skip) {
 	}
 }
 
-// firstLines returns up to n non-empty lines of s, stopping where Gomega
-// starts dumping a Go value ("{").
-func firstLines(s string, n int) []string {
+// gist returns up to head non-empty lines of s, stopping where Gomega
+// starts dumping a Go value (a line that is or ends in "{"). Gomega puts the
+// cause after such a dump ("Verifying pod ... Pod: {" ... "}", then
+// "Expected success, but got an error: ..."), so the last tail lines that
+// say something (not only brackets) of what follows the dump come after a
+// "...".
+func gist(s string, head, tail int) []string {
+	lines := strings.Split(s, "\n")
 	var out []string
-	for _, line := range strings.Split(s, "\n") {
+	after := -1 // where the dump starts
+	for i, line := range lines {
 		if line = strings.TrimRight(line, " \t"); strings.TrimSpace(line) == "" {
 			continue
 		}
 		if strings.TrimSpace(line) == "{" {
+			after = i
 			break
 		}
-		if len(out) == n {
-			out = append(out, "...")
-			break
+		if len(out) == head {
+			return append(out, "...")
 		}
 		out = append(out, line)
+		if strings.HasSuffix(line, "{") {
+			after = i
+			break
+		}
 	}
-	return out
+	if after < 0 {
+		return out
+	}
+	// Skip the dump: up to where its braces balance.
+	depth := 0
+	for ; after < len(lines); after++ {
+		depth += strings.Count(lines[after], "{") - strings.Count(lines[after], "}")
+		if depth <= 0 {
+			break
+		}
+	}
+	var last []string
+	for i := len(lines) - 1; i > after && len(last) < tail; i-- {
+		l := strings.TrimRight(lines[i], " \t")
+		if strings.Trim(l, " \t{}[](),:") == "" {
+			continue
+		}
+		last = append([]string{l}, last...)
+	}
+	if len(last) == 0 {
+		return out
+	}
+	return append(append(out, "..."), last...)
 }
