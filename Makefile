@@ -3,7 +3,7 @@
 
 SHELL     := /bin/bash
 GO        ?= go
-TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
+TAGS      := containers_image_openpgp exclude_graphdriver_btrfs nri_no_wasm
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/berth-dev/berth/version.Version=$(VERSION) -X github.com/berth-dev/berth/version.GitCommit=$(COMMIT)
