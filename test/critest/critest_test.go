@@ -124,6 +124,21 @@ func TestJUnitSummary(t *testing.T) {
 	}
 }
 
+// A spec a ^C stopped half-way is neither a pass nor a failure.
+func TestSummarizeKeepsInterruptedApart(t *testing.T) {
+	sum := Summarize([]Spec{
+		{Name: "a", Node: "It", Status: "passed"},
+		{Name: "b", Node: "It", Status: "interrupted", Message: "Interrupted by User"},
+		{Name: "c", Node: "It", Status: "timedout"},
+	}, nil)
+	if sum.Passed != 1 || sum.Failed != 1 || len(sum.Interrupted) != 1 || sum.Interrupted[0].Name != "b" {
+		t.Errorf("passed %d failed %d interrupted %v, want 1, 1 and [b]", sum.Passed, sum.Failed, sum.Interrupted)
+	}
+	if len(sum.Failures) != 1 || sum.Failures[0].Name != "c" {
+		t.Errorf("failures %+v, want only c", sum.Failures)
+	}
+}
+
 func TestBenchResults(t *testing.T) {
 	dir := t.TempDir()
 	pods := `{"operationsNames":["CreatePod","StatusPod","StopPod","RemovePod"],"numParallel":1,"datapoints":[

@@ -122,6 +122,9 @@ type Summary struct {
 	// something).
 	SkippedByList, Benchmarks, SkippedByCritest []Spec
 	Failures                                    []Spec // failed specs, suite nodes included
+	// Interrupted are the specs a cut-short run (^C, a suite timeout)
+	// stopped half-way: they neither passed nor failed.
+	Interrupted []Spec
 }
 
 // Summarize counts specs and sorts failures and skips by name.
@@ -133,6 +136,8 @@ func Summarize(specs []Spec, skips []Skip) Summary {
 	var sum Summary
 	for _, sp := range specs {
 		switch {
+		case sp.Status == "interrupted":
+			sum.Interrupted = append(sum.Interrupted, sp)
 		case sp.Failed():
 			sum.Failures = append(sum.Failures, sp)
 			if sp.Node == "It" {
@@ -153,7 +158,7 @@ func Summarize(specs []Spec, skips []Skip) Summary {
 			}
 		}
 	}
-	for _, l := range [][]Spec{sum.Failures, sum.SkippedByList, sum.Benchmarks, sum.SkippedByCritest} {
+	for _, l := range [][]Spec{sum.Failures, sum.Interrupted, sum.SkippedByList, sum.Benchmarks, sum.SkippedByCritest} {
 		sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
 	}
 	return sum

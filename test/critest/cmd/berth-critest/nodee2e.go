@@ -380,8 +380,9 @@ func processesNamed(name string) []int {
 func formatNodeSummary(s critest.Summary, took time.Duration, stale []critest.Skip, leftover int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nnode e2e against berth: %d passed, %d failed, %d skipped (%d per SKIPS.md, %d by the suite itself) of %d specs; the suite ran %s\n",
-		s.Passed, s.Failed, s.Skipped, len(s.SkippedByList), len(s.SkippedByCritest)+len(s.Benchmarks), s.Passed+s.Failed+s.Skipped, took.Round(time.Second))
+		s.Passed, s.Failed, s.Skipped, len(s.SkippedByList), len(s.SkippedByCritest)+len(s.Benchmarks), s.Passed+s.Failed+s.Skipped+len(s.Interrupted), took.Round(time.Second))
 	writeFailures(&b, s.Failures)
+	writeInterrupted(&b, s.Interrupted)
 	if n := append(s.SkippedByCritest, s.Benchmarks...); len(n) > 0 {
 		fmt.Fprintf(&b, "\nSkipped by the suite itself (%d):\n", len(n))
 		for _, sp := range n {

@@ -96,6 +96,9 @@ type outcome struct {
 // timeout) or a runtime that did not stop cleanly.
 func finishRun(ctx context.Context, o *options, r outcome) (int, error) {
 	closingLine = fmt.Sprintf("%s: %d passed, %d failed, %d skipped", r.name, r.sum.Passed, r.sum.Failed, r.sum.Skipped)
+	if n := len(r.sum.Interrupted); n > 0 {
+		closingLine += fmt.Sprintf(", %d interrupted", n)
+	}
 	if ctx.Err() != nil {
 		r.summary += "\nINTERRUPTED: the run was cut short; specs it never reached count as skipped.\n"
 	}
@@ -104,7 +107,7 @@ func finishRun(ctx context.Context, o *options, r outcome) (int, error) {
 		logf("write summary: %v", err)
 	}
 	code := 0
-	if len(r.sum.Failures) > 0 || len(r.stale) > 0 {
+	if len(r.sum.Failures) > 0 || len(r.sum.Interrupted) > 0 || len(r.stale) > 0 {
 		code = 1
 	}
 	if r.suiteErr != nil && code == 0 {
@@ -185,8 +188,9 @@ func quoteArgs(args []string) []string {
 func formatSummary(s critest.Summary, took time.Duration, stale []critest.Skip, leftover int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncritest against berth: %d passed, %d failed, %d skipped (%d per SKIPS.md, %d benchmarks, %d by critest itself) of %d specs; critest ran %s\n",
-		s.Passed, s.Failed, s.Skipped, len(s.SkippedByList), len(s.Benchmarks), len(s.SkippedByCritest), s.Passed+s.Failed+s.Skipped, took.Round(time.Second))
+		s.Passed, s.Failed, s.Skipped, len(s.SkippedByList), len(s.Benchmarks), len(s.SkippedByCritest), s.Passed+s.Failed+s.Skipped+len(s.Interrupted), took.Round(time.Second))
 	writeFailures(&b, s.Failures)
+	writeInterrupted(&b, s.Interrupted)
 	if len(s.SkippedByCritest) > 0 {
 		fmt.Fprintf(&b, "\nSkipped by critest itself (%d; features the runtime does not announce, or the host lacks):\n", len(s.SkippedByCritest))
 		for _, sp := range s.SkippedByCritest {
@@ -215,6 +219,17 @@ func writeFailures(b *strings.Builder, failures []critest.Spec) {
 		for _, line := range gist(f.Message, 6, 4) {
 			fmt.Fprintf(b, "      %s\n", line)
 		}
+	}
+}
+
+// writeInterrupted names the specs a cut-short run stopped half-way.
+func writeInterrupted(b *strings.Builder, specs []critest.Spec) {
+	if len(specs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nINTERRUPTED half-way (%d; neither passed nor failed):\n", len(specs))
+	for _, sp := range specs {
+		fmt.Fprintf(b, "  - %s\n", sp.Name)
 	}
 }
 
