@@ -12,6 +12,7 @@ type Config struct {
 	Image   ImageConfig   `toml:"image" comment:"Image pulls: registries, signature policy, credentials."`
 	Runtime RuntimeConfig `toml:"runtime" comment:"OCI runtimes, conmon and the defaults of every container."`
 	Network NetworkConfig `toml:"network" comment:"Pod networking through CNI."`
+	NRI     NRIConfig     `toml:"nri" comment:"NRI (Node Resource Interface): plugins that see every pod and container event and adjust containers before they are created. Changes need a restart."`
 	Log     LogConfig     `toml:"log" comment:"The daemon's own log."`
 }
 
@@ -73,6 +74,16 @@ type RuntimeConfig struct {
 type NetworkConfig struct {
 	CNIConfigDir  string   `toml:"cni_config_dir" comment:"Directory of CNI conflists; the first in lexical order is the default network."`
 	CNIPluginDirs []string `toml:"cni_plugin_dirs" comment:"Directories searched for CNI plugin binaries."`
+}
+
+// NRIConfig configures NRI.
+type NRIConfig struct {
+	Enable              bool     `toml:"enable" comment:"Serve NRI plugins."`
+	SocketPath          string   `toml:"socket_path" comment:"Unix socket external plugins connect to; Berth refuses to start if another process serves it."`
+	PluginPath          string   `toml:"plugin_path" comment:"Directory of pre-installed plugins Berth launches (executables named NN-name)."`
+	PluginConfigPath    string   `toml:"plugin_config_path" comment:"Directory of the launched plugins' configuration (NN-name.conf or name.conf)."`
+	RegistrationTimeout Duration `toml:"plugin_registration_timeout" comment:"How long a plugin may take to register."`
+	RequestTimeout      Duration `toml:"plugin_request_timeout" comment:"How long a plugin may take to answer one event; one that takes longer is dropped and the call goes on without it."`
 }
 
 // LogConfig configures the daemon's own log.
@@ -137,6 +148,14 @@ func Default() *Config {
 		Network: NetworkConfig{
 			CNIConfigDir:  "/etc/cni/net.d",
 			CNIPluginDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+		},
+		NRI: NRIConfig{
+			Enable:              true,
+			SocketPath:          "/var/run/nri/nri.sock",
+			PluginPath:          "/opt/nri/plugins",
+			PluginConfigPath:    "/etc/nri/conf.d",
+			RegistrationTimeout: Duration{5 * time.Second},
+			RequestTimeout:      Duration{2 * time.Second},
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}

@@ -60,6 +60,10 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.Var(&pluginDirs, "cni-plugin-dir", "directory of CNI plugins; repeat for several, replacing the configured list (network.cni_plugin_dirs)")
 	f.apply["cni-plugin-dir"] = func(c *Config) { c.Network.CNIPluginDirs = slices.Clone(pluginDirs) }
 
+	enableNRI := fs.Bool("enable-nri", false, "serve NRI plugins; --enable-nri=false turns NRI off (nri.enable)")
+	f.apply["enable-nri"] = func(c *Config) { c.NRI.Enable = *enableNRI }
+	f.str("nri-socket", "nri.socket_path", "unix socket NRI plugins connect to", func(c *Config) *string { return &c.NRI.SocketPath })
+
 	f.str("log-level", "log.level", "debug, info, warn or error", func(c *Config) *string { return &c.Log.Level })
 	f.str("log-format", "log.format", "text or json", func(c *Config) *string { return &c.Log.Format })
 	return f

@@ -56,6 +56,7 @@ func TestLoadWithFlags(t *testing.T) {
 				"--state-dir", "/s", "--run-dir", "/rd", "--default-runtime", "runc",
 				"--conmon", "/c", "--cgroup-manager", "systemd", "--cni-config-dir", "/cni",
 				"--cni-plugin-dir", "/p1", "--cni-plugin-dir", "/p2",
+				"--enable-nri", "--nri-socket", "/nri.sock",
 				"--log-level", "warn", "--log-format", "json",
 			},
 			want: func(c *Config) {
@@ -68,6 +69,7 @@ func TestLoadWithFlags(t *testing.T) {
 				c.Runtime.Conmon, c.Runtime.CgroupManager = "/c", "systemd"
 				c.Network.CNIConfigDir = "/cni"
 				c.Network.CNIPluginDirs = []string{"/p1", "/p2"}
+				c.NRI.Enable, c.NRI.SocketPath = true, "/nri.sock"
 				c.Log = LogConfig{Level: "warn", Format: "json"}
 			},
 		},

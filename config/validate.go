@@ -79,6 +79,19 @@ func (c *Config) Validate() error {
 		p.absPath("network.cni_plugin_dirs", d, true)
 	}
 
+	p.absPath("nri.socket_path", c.NRI.SocketPath, c.NRI.Enable)
+	if len(c.NRI.SocketPath) > 107 {
+		p.add("nri.socket_path", "%q is longer than a unix socket path may be (107 bytes)", c.NRI.SocketPath)
+	}
+	p.absPath("nri.plugin_path", c.NRI.PluginPath, false)
+	p.absPath("nri.plugin_config_path", c.NRI.PluginConfigPath, false)
+	if c.NRI.RegistrationTimeout.Duration <= 0 {
+		p.add("nri.plugin_registration_timeout", "must be positive, got %s", c.NRI.RegistrationTimeout)
+	}
+	if c.NRI.RequestTimeout.Duration <= 0 {
+		p.add("nri.plugin_request_timeout", "must be positive, got %s", c.NRI.RequestTimeout)
+	}
+
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "text", "json")
 

@@ -144,6 +144,20 @@ func TestValidate(t *testing.T) {
 			wantErr: []string{"image.pull_progress_timeout: must not be negative, got -1s"},
 		},
 		{
+			name: "nri",
+			edit: func(c *Config) {
+				c.NRI.Enable, c.NRI.SocketPath, c.NRI.PluginPath = true, "", "plugins"
+				c.NRI.RegistrationTimeout, c.NRI.RequestTimeout = Duration{}, Duration{-time.Second}
+			},
+			wantErr: []string{"nri.socket_path: must be set", `nri.plugin_path: must be an absolute path, got "plugins"`,
+				"nri.plugin_registration_timeout: must be positive, got 0s", "nri.plugin_request_timeout: must be positive, got -1s"},
+		},
+		{
+			name:    "nri socket too long",
+			edit:    func(c *Config) { c.NRI.SocketPath = "/" + strings.Repeat("s", 120) },
+			wantErr: []string{"nri.socket_path:", "longer than a unix socket path"},
+		},
+		{
 			name:    "sysctl form",
 			edit:    func(c *Config) { c.Runtime.DefaultSysctls = []string{"net.ipv4.ip_forward=1", "kernel.shmmax", "=1"} },
 			wantErr: []string{`"kernel.shmmax" is not in name=value form`, `"=1" is not in name=value form`},

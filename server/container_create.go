@@ -62,6 +62,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtime.CreateContain
 	}
 	name := container.Name(cfg.GetMetadata(), sb.Config.GetMetadata())
 	id, err := s.ctrCreates.Do(ctx, name, requestKey(req), func(ctx context.Context) (string, error) {
+		// Before any lock: a plugin connecting now sees this container
+		// in its sync or hears of it.
+		defer s.blockNRISync()()
 		// Held to the end: StopPodSandbox waits for this container and
 		// then stops it, or this create sees the pod stopped.
 		done, err := sb.BeginCreate()
@@ -193,6 +196,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	}}
 	undos.Add("remove volume dirs", func() error { return os.RemoveAll(filepath.Join(s.config.Runtime.StateDir, "volumes", id)) })
 	steps.done("spec_generate")
+	if s.nri != nil {
+		if err := s.nriCreateContainer(ctx, sb, c, res.Spec, &undos); err != nil {
+			return nil, err
+		}
+		crashpoint.Hit("CreateContainer:nri")
+		steps.done("nri")
+	}
 	if err := oci.WriteSpec(c.Bundle, res.Spec); err != nil {
 		return nil, err
 	}
@@ -213,6 +223,11 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	s.containers.Add(c)
 	undos.Commit()
 	log.Info("container created", "image", cfg.GetImage().GetImage())
+	if s.nri != nil {
+		if err := s.nri.PostCreateContainer(ctx, s.nriPod(sb), s.nriContainer(c, res.Spec)); err != nil {
+			log.Warn("NRI plugins failed after a container's creation", "error", err)
+		}
+	}
 	s.emit(runtime.ContainerEventType_CONTAINER_CREATED_EVENT, c)
 	return c, nil
 }

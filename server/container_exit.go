@@ -45,5 +45,9 @@ func (s *Server) recordExit(c *container.Container, e container.Exit) {
 	}
 	if recorded {
 		s.log.Info("container exited", "container", c.ID, "name", c.Name, "code", e.Code, "reason", e.Reason)
+		if s.nri != nil {
+			// Not under the caller's locks: plugins may take their time.
+			go s.nriStopContainer(context.Background(), c)
+		}
 	}
 }

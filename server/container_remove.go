@@ -36,6 +36,7 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtime.RemoveContain
 	if err != nil {
 		return nil, err
 	}
+	defer s.blockNRISync()()
 	marked, err := s.markRemoved(ctx, c)
 	if err != nil {
 		return nil, err
@@ -68,10 +69,12 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.stopContainerLocked(ctx, c, 0); err != nil {
 		return err
 	}
+	// While the bundle still says what the container was.
+	s.nriRemoveContainer(ctx, c)
 	if err := s.finishRemoveLocked(ctx, c); err != nil {
 		return err
 	}
-	s.forget(c)
+	s.forget(ctx, c)
 	return nil
 }
 
@@ -94,14 +97,15 @@ func (s *Server) markRemoved(ctx context.Context, c *container.Container) (bool,
 		return false, err
 	}
 	s.removals.add(c)
-	s.forget(c)
+	s.forget(ctx, c)
 	crashpoint.Hit("RemoveContainer:marked")
 	return true, nil
 }
 
 // forget makes removed container c gone to the CRI: from the store, its
 // name free, its deletion announced.
-func (s *Server) forget(c *container.Container) {
+func (s *Server) forget(ctx context.Context, c *container.Container) {
+	s.nriRemoveContainer(ctx, c)
 	s.containers.Delete(c.ID)
 	s.ctrNames.Release(c.Name, c.ID)
 	s.log.Info("container removed", "container", c.ID, "name", c.Name)

@@ -20,10 +20,19 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	if err != nil {
 		return nil, err
 	}
+	defer s.blockNRISync()()
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
 	if err := c.BeginStart(); err != nil {
 		return nil, err
+	}
+	if s.nri != nil {
+		if err := s.nri.StartContainer(ctx, s.nriPodOf(c), s.nriContainer(c, nil)); err != nil {
+			if aerr := c.AbortStart(); aerr != nil {
+				s.log.Error("clear starting mark", "container", c.ID, "error", aerr)
+			}
+			return nil, err
+		}
 	}
 	// Taken before the start, so startedAt can never follow the exit.
 	at := time.Now()
@@ -52,6 +61,11 @@ func (s *Server) StartContainer(ctx context.Context, req *runtime.StartContainer
 	// An exit the watcher saw while the start was under way was left for
 	// this call to record, now that the status says running.
 	s.checkExit(c)
+	if s.nri != nil {
+		if err := s.nri.PostStartContainer(ctx, s.nriPodOf(c), s.nriContainer(c, nil)); err != nil {
+			s.log.Warn("NRI plugins failed after a container's start", "container", c.ID, "error", err)
+		}
+	}
 	return &runtime.StartContainerResponse{}, nil
 }
 

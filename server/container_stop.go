@@ -24,6 +24,7 @@ func (s *Server) StopContainer(ctx context.Context, req *runtime.StopContainerRe
 	if err != nil {
 		return nil, err
 	}
+	defer s.blockNRISync()()
 	if err := s.stopContainer(ctx, c, time.Duration(req.GetTimeout())*time.Second); err != nil {
 		return nil, err
 	}
@@ -39,6 +40,8 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 // stopContainerLocked is stopContainer for a caller that holds c's lock.
 func (s *Server) stopContainerLocked(ctx context.Context, c *container.Container, timeout time.Duration) error {
 	if c.State() == container.StateExited {
+		// Plugins hear of an exit once, whoever reports it first.
+		s.nriStopContainer(ctx, c)
 		return nil
 	}
 	sig := stopSignal(c.StopSignal)
@@ -60,6 +63,7 @@ func (s *Server) stopContainerLocked(ctx context.Context, c *container.Container
 		})
 	}
 	s.log.Info("container stopped", "container", c.ID, "name", c.Name)
+	s.nriStopContainer(ctx, c)
 	return nil
 }
 

@@ -5,11 +5,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/checkpoint"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/nri"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/storage"
 )
@@ -100,7 +102,31 @@ type OCIRuntime interface {
 	Attach(ctx context.Context, c *oci.Container, s oci.Streams) error
 }
 
+// NRI is what the server tells node resource plugins (nri.NRI): every pod
+// and container event, with the adjustments and updates they answer.
+// Deps.NRI nil turns NRI off.
+type NRI interface {
+	BlockPluginSync() (unblock func())
+	RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error
+	UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhead, resources *api.LinuxResources) error
+	PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) error
+	StopPodSandbox(ctx context.Context, pod *api.PodSandbox) error
+	RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) error
+	CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error)
+	PostCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error
+	StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error
+	PostStartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error
+	UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) (*api.LinuxResources, []*api.ContainerUpdate, error)
+	PostUpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error
+	StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error)
+	RemoveContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error
+	// ApplyLater applies updates plugins returned, outside the caller's
+	// locks.
+	ApplyLater(updates []*api.ContainerUpdate)
+}
+
 var (
+	_ NRI           = (*nri.NRI)(nil)
 	_ ImageStore    = (*storage.ImageService)(nil)
 	_ RootfsStore   = (*storage.RootfsService)(nil)
 	_ PodNetwork    = (*network.Manager)(nil)

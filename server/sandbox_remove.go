@@ -28,6 +28,7 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtime.RemovePodSan
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
+	defer s.blockNRISync()()
 	if err := s.removePodSandbox(ctx, sb); err != nil {
 		return nil, err
 	}
@@ -56,6 +57,11 @@ func (s *Server) removePodSandbox(ctx context.Context, sb *sandbox.Sandbox) erro
 		return err
 	}
 	crashpoint.Hit("RemovePodSandbox:containers")
+	if s.nri != nil {
+		if err := s.nri.RemovePodSandbox(ctx, s.nriPod(sb)); err != nil {
+			s.log.Warn("NRI plugins failed on a pod's removal", "pod", sb.ID, "error", err)
+		}
+	}
 	if sb.InfraID != "" {
 		if err := s.removeInfra(ctx, sb); err != nil {
 			return fmt.Errorf("remove infra container of pod %s: %w", sb.ID, err)

@@ -102,6 +102,9 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		}
 	}
 
+	// Before any lock: a plugin connecting now sees this pod in its sync or
+	// hears of it.
+	defer s.blockNRISync()()
 	id := newID()
 	name := sandbox.Name(cfg.GetMetadata())
 	var undos undo.Stack
@@ -190,6 +193,19 @@ func (s *Server) runPodSandbox(ctx context.Context, cfg *runtime.PodSandboxConfi
 		}
 		crashpoint.Hit("RunPodSandbox:infra")
 		steps.done("infra")
+	}
+
+	if s.nri != nil {
+		inflight.SetStage(ctx, "NRI plugins")
+		// Added first: the plugins before a failing one heard of the pod.
+		undos.Add("tell NRI plugins the pod is gone", func() error {
+			return s.nri.RemovePodSandbox(context.WithoutCancel(ctx), s.nriPod(sb))
+		})
+		if err := s.nri.RunPodSandbox(ctx, s.nriPod(sb)); err != nil {
+			return nil, err
+		}
+		crashpoint.Hit("RunPodSandbox:nri")
+		steps.done("nri")
 	}
 
 	if err := sb.Update(func(st *sandbox.Status) error {

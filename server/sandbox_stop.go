@@ -27,6 +27,7 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtime.StopPodSandbox
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
+	defer s.blockNRISync()()
 	if err := s.stopPodSandbox(ctx, sb); err != nil {
 		return nil, err
 	}
@@ -52,6 +53,13 @@ func (s *Server) stopPodSandboxLocked(ctx context.Context, sb *sandbox.Sandbox) 
 	if sb.InfraID != "" {
 		if err := s.stopInfra(ctx, sb); err != nil {
 			return fmt.Errorf("stop infra container of pod %s: %w", sb.ID, err)
+		}
+	}
+	// Once every process is gone, before the network: plugins may want to
+	// release what they gave the pod while its namespaces are still there.
+	if s.nri != nil {
+		if err := s.nri.StopPodSandbox(ctx, s.nriPod(sb)); err != nil {
+			s.log.Warn("NRI plugins failed on a pod's stop", "pod", sb.ID, "error", err)
 		}
 	}
 	// The network goes before the namespace: plugins need the netns to

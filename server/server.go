@@ -37,6 +37,8 @@ type Server struct {
 	ns      PodNamespaces
 	events  EventPublisher
 	stats   *statsState
+	// nri tells node resource plugins of every event; nil when NRI is off.
+	nri NRI
 
 	runtimesMu sync.RWMutex
 	runtimes   map[string]OCIRuntime
@@ -85,6 +87,8 @@ type Deps struct {
 	Runtimes map[string]OCIRuntime
 	// Events receives container lifecycle events; nil drops them.
 	Events EventPublisher
+	// NRI relays events to node resource plugins; nil turns NRI off.
+	NRI NRI
 }
 
 // New builds a server on opened subsystems.
@@ -95,6 +99,7 @@ func New(cfg *config.Config, configPath string, deps Deps, log *slog.Logger) *Se
 	}
 	s := &Server{
 		events:     events,
+		nri:        deps.NRI,
 		stats:      newStatsState(),
 		config:     cfg,
 		configPath: configPath,

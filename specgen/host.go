@@ -32,6 +32,10 @@ type Host struct {
 	mountinfo string
 }
 
+// Hugetlb tells whether the kernel offers huge pages, whose limits a spec
+// may then set.
+func (h *Host) Hugetlb() bool { return len(h.hugepages) > 0 }
+
 // ProbeHost reads the properties of this machine. Reading them once is
 // enough: none of them changes while the daemon runs.
 func ProbeHost() *Host {

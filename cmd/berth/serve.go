@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/metrics"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/nri"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/storage"
@@ -143,7 +144,21 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	// subscribers read.
 	broker := events.NewBroker(events.DefaultBuffer)
 
-	srv := server.New(cfg, configPath, server.Deps{Images: store.Images, Rootfs: store.Rootfs, Network: net, Namespaces: namespaces.Host{Dir: filepath.Join(cfg.Runtime.RunDir, "ns")}, Runtimes: runtimes, Events: broker}, log)
+	deps := server.Deps{Images: store.Images, Rootfs: store.Rootfs, Network: net, Namespaces: namespaces.Host{Dir: filepath.Join(cfg.Runtime.RunDir, "ns")}, Runtimes: runtimes, Events: broker}
+	var plugins *nri.NRI
+	if cfg.NRI.Enable {
+		if plugins, err = nri.New(nri.Config{
+			SocketPath:          cfg.NRI.SocketPath,
+			PluginPath:          cfg.NRI.PluginPath,
+			PluginConfigPath:    cfg.NRI.PluginConfigPath,
+			RegistrationTimeout: cfg.NRI.RegistrationTimeout.Duration,
+			RequestTimeout:      cfg.NRI.RequestTimeout.Duration,
+		}, log); err != nil {
+			return err
+		}
+		deps.NRI = plugins
+	}
+	srv := server.New(cfg, configPath, deps, log)
 	// Exec, attach and port-forward stream over HTTP: the CRI calls return
 	// URLs of this server. Stopping it ends the sessions.
 	streams, err := streaming.Start(streaming.Config{
@@ -166,6 +181,14 @@ func serve(cfg *config.Config, configPath string, load func() (*config.Config, e
 	}
 	if err := srv.WatchExits(bgCtx); err != nil {
 		return fmt.Errorf("watch container exits: %w", err)
+	}
+	// Plugins connect once the state is recovered: their sync shows what
+	// survived the restart, and what recovery removed they never see.
+	if plugins != nil {
+		if err := plugins.Start(srv.NRIDomain()); err != nil {
+			return err
+		}
+		defer plugins.Stop()
 	}
 	runtime.RegisterRuntimeServiceServer(g, srv)
 	runtime.RegisterImageServiceServer(g, srv)

@@ -19,13 +19,13 @@ _berth() {
 
 	local subcommands="check config status version"
 	local flags="--auth-file --cgroup-manager --cni-config-dir --cni-plugin-dir
-		--config --config-dir --conmon --default-runtime --listen --log-format
-		--log-level --metrics-address --pause-image --profiling-socket
+		--config --config-dir --conmon --default-runtime --enable-nri --listen --log-format
+		--log-level --metrics-address --nri-socket --pause-image --profiling-socket
 		--pull-progress-timeout --registries-conf --root --run-dir --runroot --signature-policy
 		--state-dir --storage-driver --stream-address --stream-port --help"
 
 	case $prev in
-	--config | --registries-conf | --signature-policy | --auth-file | --conmon | --listen | --profiling-socket)
+	--config | --registries-conf | --signature-policy | --auth-file | --conmon | --listen | --profiling-socket | --nri-socket)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return

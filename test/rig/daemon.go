@@ -69,6 +69,8 @@ func StartBerth(ctx context.Context, binary, root string, args ...string) (*Daem
 		"--run-dir", filepath.Join(root, "run"),
 		"--config", configPath,
 		"--config-dir", configDir,
+		// NRI's default socket is the node's: each test daemon has its own.
+		"--nri-socket", filepath.Join(root, "nri.sock"),
 	}
 	// Not CommandContext: a test's daemon outlives the context that bounds
 	// its start-up; Stop and Kill end it.

@@ -90,11 +90,30 @@ func setupEnv(ctx context.Context, o *options) (e *env, err error) {
 
 // runtime is a CRI runtime of the run: Berth or containerd.
 type runtime struct {
-	name    string
-	pid     int
-	socket  string
-	logPath string
-	stop    func() error
+	name      string
+	pid       int
+	socket    string
+	nriSocket string // "" when the runtime serves no NRI plugins
+	logPath   string
+	stop      func() error
+}
+
+// writeNRIConfig turns NRI on for the berth under root, on a socket of its
+// own (the node's default one may be another runtime's) and with no
+// pre-installed plugins, and returns the socket. critest's plugins hold
+// their sync open for 2s, longer than NRI's default request timeout.
+func writeNRIConfig(root string) (string, error) {
+	dir := filepath.Join(root, "berth.toml.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create berth config dir: %w", err)
+	}
+	socket := filepath.Join(root, "nri.sock")
+	conf := fmt.Sprintf("[nri]\nenable = true\nsocket_path = %q\nplugin_path = %q\nplugin_config_path = %q\nplugin_request_timeout = \"10s\"\n",
+		socket, filepath.Join(root, "nri-plugins"), filepath.Join(root, "nri-conf.d"))
+	if err := os.WriteFile(filepath.Join(dir, "50-nri.toml"), []byte(conf), 0o644); err != nil {
+		return "", fmt.Errorf("write NRI config: %w", err)
+	}
+	return socket, nil
 }
 
 // startBerth starts the berth binary with every path under the work dir,
@@ -105,11 +124,15 @@ func (e *env) startBerth(ctx context.Context, binary string) (*runtime, error) {
 		"--cni-config-dir", e.network.ConfDir,
 		"--log-level", "debug",
 	)
+	nriSocket, err := writeNRIConfig(root)
+	if err != nil {
+		return nil, err
+	}
 	d, err := rig.StartBerth(ctx, binary, root, args...)
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{name: "berth", pid: d.Cmd.Process.Pid, socket: d.Socket, logPath: d.LogPath, stop: d.Stop}
+	rt := &runtime{name: "berth", pid: d.Cmd.Process.Pid, socket: d.Socket, nriSocket: nriSocket, logPath: d.LogPath, stop: d.Stop}
 	logf("berth: pid %d, socket %s, log %s", d.Cmd.Process.Pid, d.Socket, d.LogPath)
 	return rt, nil
 }

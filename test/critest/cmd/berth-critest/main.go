@@ -86,6 +86,7 @@ func main() {
 		fs.StringVar(&o.skips, "skips", "test/critest/SKIPS.md", "the skip list")
 		fs.IntVar(&o.parallel, "parallel", 2, "critest -parallel (at least 2: 1 is not a supported mode here)")
 		fs.DurationVar(&o.timeout, "timeout", 45*time.Minute, "Ginkgo's suite timeout")
+		fs.StringVar(&o.focus, "focus", "", "run only the specs this Ginkgo regex matches (the rest count as skipped), e.g. NRI")
 		run = runSuite
 	case "bench":
 		fs.StringVar(&o.out, "out", "_output/bench", "directory for each runtime's results and summary.txt")

@@ -57,6 +57,12 @@ func runSuite(ctx context.Context, o *options) (int, error) {
 		"-ginkgo.no-color",
 		"-ginkgo.skip", critest.SkipRegex(active),
 	}
+	if o.focus != "" {
+		args = append(args, "-ginkgo.focus", o.focus)
+	}
+	if rt.nriSocket != "" {
+		args = append(args, "-nri-socket", rt.nriSocket)
+	}
 	logf("running critest (output in %s)...", logPath)
 	start := time.Now()
 	critestErr := runSuiteProcess(ctx, o, o.critest, args, o.out, "", logPath)
