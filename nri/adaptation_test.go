@@ -159,6 +159,12 @@ func startNRI(t *testing.T, dom Domain, requestTimeout time.Duration) *NRI {
 // connect runs p as plugin idx-name against n and waits for its sync.
 func connect(t *testing.T, n *NRI, idx, name string, p *testPlugin) {
 	t.Helper()
+	connectStub(t, n, idx, name, p)
+}
+
+// connectStub is connect, returning the plugin's stub.
+func connectStub(t *testing.T, n *NRI, idx, name string, p *testPlugin) stub.Stub {
+	t.Helper()
 	p.synced = make(chan struct{})
 	s, err := stub.New(p, stub.WithSocketPath(n.cfg.SocketPath), stub.WithPluginName(name), stub.WithPluginIdx(idx))
 	if err != nil {
@@ -176,6 +182,7 @@ func connect(t *testing.T, n *NRI, idx, name string, p *testPlugin) {
 	}
 	// The plugin gets events once its sync is over, which a block waits for.
 	n.BlockPluginSync()()
+	return s
 }
 
 type testWriter struct{ t *testing.T }
@@ -301,6 +308,30 @@ func TestHangingPluginIsDropped(t *testing.T) {
 	}
 	if got := p.seen(); slices.Contains(got, "RunPodSandbox p2") {
 		t.Errorf("a dropped plugin still got events: %v", got)
+	}
+}
+
+// A plugin that dies is dropped: the calls after it go on without it.
+func TestDeadPluginIsDropped(t *testing.T) {
+	n := startNRI(t, &fakeDomain{}, 2*time.Second)
+	p := &testPlugin{}
+	s := connectStub(t, n, "10", "mortal", p)
+	if err := n.RunPodSandbox(context.Background(), pod("p1")); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	done := make(chan error, 1)
+	go func() { done <- n.RunPodSandbox(context.Background(), pod("p2")) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RunPodSandbox after the plugin died = %v, want it to go on", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunPodSandbox waited on a dead plugin")
+	}
+	if got := p.seen(); !slices.Equal(got, []string{"RunPodSandbox p1"}) {
+		t.Errorf("plugin saw %v", got)
 	}
 }
 
