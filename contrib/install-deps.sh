@@ -18,6 +18,11 @@
 #   BERTH_CONTAINERD2_DIR  where its containerd and containerd-shim-runc-v2 go
 #                      (default /usr/local/libexec/berth-bench/containerd-<version>,
 #                      off PATH: Debian's containerd 1.6 stays `containerd`)
+#   RUNC_VERSION       upstream runc built from its Go module (default v1.5.3):
+#                      unlike Debian's 1.1.5 it makes idmapped mounts (user
+#                      namespaces) and checkpoints with CRIU
+#   BERTH_RUNC_PATH    where it goes (default /usr/local/sbin/runc; Debian's
+#                      /usr/bin/runc stays)
 #   GO                 the go command (default: go on PATH, then /usr/local/go/bin/go)
 set -euo pipefail
 
@@ -26,16 +31,20 @@ BIN_DIR=${BERTH_DEPS_BIN:-/usr/local/bin}
 CRI_TOOLS_VERSION=${CRI_TOOLS_VERSION:-v1.37.0}
 CONTAINERD2_VERSION=${CONTAINERD2_VERSION:-v2.4.2}
 CONTAINERD2_DIR=${BERTH_CONTAINERD2_DIR:-/usr/local/libexec/berth-bench/containerd-${CONTAINERD2_VERSION#v}}
+RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
+RUNC_PATH=${BERTH_RUNC_PATH:-/usr/local/sbin/runc}
 
 # Debian packages. busybox-static goes on the host (a shell for debugging and
 # the rig's fallback); the dynamic `busybox` package conflicts with it, so it is
 # only downloaded and extracted below, never installed. curl (with bash,
 # hostname and util-linux's ipcs, which every Debian has) is copied into the
-# node e2e suite's image stand-ins (test/rig/nodee2e.go).
+# node e2e suite's image stand-ins (test/rig/nodee2e.go). gcc, pkg-config and
+# libseccomp-dev build upstream runc (cgo, for its seccomp filters).
 APT_PACKAGES=(
 	crun runc conmon containernetworking-plugins iptables iproute2 util-linux
 	docker-registry skopeo busybox-static containerd
 	systemd iputils-ping stress-ng curl
+	gcc libc6-dev pkg-config libseccomp-dev
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -250,6 +259,27 @@ install_containerd2() {
 	log "containerd $CONTAINERD2_VERSION: installed in $CONTAINERD2_DIR"
 }
 
+# install_runc builds upstream runc from its Go module, with seccomp (cgo
+# against libseccomp) as its release binaries have, into RUNC_PATH, where an
+# admin would put an upstream runc; Debian's /usr/bin/runc is left as it is.
+install_runc() {
+	local want=${RUNC_VERSION#v}
+	if [[ -x $RUNC_PATH && $("$RUNC_PATH" --version 2>/dev/null) == "runc version $want"* ]]; then
+		log "runc $RUNC_VERSION: present at $RUNC_PATH"
+		return
+	fi
+	local gobin
+	gobin=$(mktemp -d)
+	CLEANUPS+=("rm -rf '$gobin'")
+	log "runc $RUNC_VERSION: go install github.com/opencontainers/runc@$RUNC_VERSION (cgo, seccomp)"
+	GOBIN=$gobin GOFLAGS='' CGO_ENABLED=1 "$GO_CMD" install -tags seccomp \
+		-ldflags "-X main.version=$want -X main.gitCommit=module" \
+		"github.com/opencontainers/runc@$RUNC_VERSION"
+	"$gobin/runc" features >/dev/null || die "the runc just built does not run"
+	as_root install -D -m 0755 "$gobin/runc" "$RUNC_PATH"
+	log "runc $RUNC_VERSION: installed $RUNC_PATH"
+}
+
 # fix_hybrid_cgroups makes crun usable on a cgroup v1 "hybrid" host. crun
 # refuses to run ("cgroups in hybrid mode not supported, drop all controllers
 # from cgroupv2") while any controller is attached to the cgroup2 mount at
@@ -296,6 +326,7 @@ main() {
 	install_critest
 	install_ginkgo
 	install_containerd2
+	install_runc
 	fix_hybrid_cgroups
 	log "done in $((SECONDS - start))s"
 }
