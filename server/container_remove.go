@@ -36,7 +36,6 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtime.RemoveContain
 	if err != nil {
 		return nil, err
 	}
-	defer s.blockNRISync()()
 	marked, err := s.markRemoved(ctx, c)
 	if err != nil {
 		return nil, err

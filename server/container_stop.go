@@ -24,7 +24,6 @@ func (s *Server) StopContainer(ctx context.Context, req *runtime.StopContainerRe
 	if err != nil {
 		return nil, err
 	}
-	defer s.blockNRISync()()
 	if err := s.stopContainer(ctx, c, time.Duration(req.GetTimeout())*time.Second); err != nil {
 		return nil, err
 	}

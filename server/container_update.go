@@ -20,7 +20,6 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtime.Upda
 	if req.GetLinux() == nil {
 		return nil, invalidf("linux", "required")
 	}
-	defer s.blockNRISync()()
 	unlock := s.ctrLocks.Lock(c.ID)
 	defer unlock()
 	linux := req.GetLinux()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -24,8 +25,11 @@ import (
 // node without plugins pays nothing for the conversions below.
 
 // blockNRISync keeps a plugin's synchronization from finishing while a CRI
-// call makes or changes an object, so that the plugin sees the object in
-// its sync or as an event. Taken once per CRI call, before any lock.
+// call makes or starts an object, so that the plugin sees the object (and
+// its state) in its sync or as an event. Taken once per CRI call, before
+// any lock. Stops, removals and updates do not take it: they concern what
+// the sync lists already, and a stop's grace period would hold every
+// creation behind a connecting plugin's sync.
 func (s *Server) blockNRISync() func() {
 	if s.nri == nil {
 		return func() {}
@@ -285,6 +289,9 @@ func (s *Server) nriRemoveContainer(ctx context.Context, c *container.Container)
 	}
 }
 
+// nriLockWait bounds how long a plugin's update waits for a container.
+var nriLockWait = 10 * time.Second
+
 // NRIDomain is the server as NRI plugins see it (nri.Domain).
 func (s *Server) NRIDomain() NRIDomain { return NRIDomain{s} }
 
@@ -324,7 +331,12 @@ func (d NRIDomain) UpdateContainer(ctx context.Context, u *api.ContainerUpdate) 
 	if err != nil || c.ID != u.GetContainerId() {
 		return fmt.Errorf("container %s: not found", u.GetContainerId())
 	}
-	unlock, err := s.ctrLocks.LockContext(ctx, c.ID)
+	// Bounded: the caller may hold another container's lock (an update
+	// that moves its neighbours), and two such updates must not wait on
+	// each other for as long as the kubelet's deadline.
+	lockCtx, cancel := context.WithTimeout(ctx, nriLockWait)
+	defer cancel()
+	unlock, err := s.ctrLocks.LockContext(lockCtx, c.ID)
 	if err != nil {
 		return fmt.Errorf("container %s is busy: %w", c.ID, err)
 	}

@@ -333,3 +333,30 @@ func TestUpdatePodSandboxResourcesWithoutNRI(t *testing.T) {
 	_, err = s.UpdatePodSandboxResources(ctx, &runtime.UpdatePodSandboxResourcesRequest{PodSandboxId: "nope"})
 	wantCode(t, err, codes.NotFound, "pod_sandbox_id")
 }
+
+// A plugin's update of a container that is busy or gone fails, and does
+// not wait past its bound.
+func TestNRIDomainUpdate(t *testing.T) {
+	s, _ := fakeServer(t)
+	old := nriLockWait
+	nriLockWait = 50 * time.Millisecond
+	t.Cleanup(func() { nriLockWait = old })
+	addContainer(t, s, "ctr-busy", "pod-x", container.StateRunning)
+	d := s.NRIDomain()
+	ctx := context.Background()
+	if err := d.UpdateContainer(ctx, &api.ContainerUpdate{ContainerId: "ctr-gone"}); err == nil || !strings.Contains(err.Error(), "ctr-gone") {
+		t.Errorf("update of an unknown container = %v, want an error naming it", err)
+	}
+	if err := d.UpdateContainer(ctx, &api.ContainerUpdate{ContainerId: "ctr"}); err == nil {
+		t.Error("an update matched a container by a prefix of its id")
+	}
+	unlock := s.ctrLocks.Lock("ctr-busy")
+	defer unlock()
+	start := time.Now()
+	if err := d.UpdateContainer(ctx, &api.ContainerUpdate{ContainerId: "ctr-busy"}); err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Errorf("update of a locked container = %v, want busy", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the update waited %v for a busy container", took)
+	}
+}

@@ -28,7 +28,6 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtime.RemovePodSan
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
-	defer s.blockNRISync()()
 	if err := s.removePodSandbox(ctx, sb); err != nil {
 		return nil, err
 	}

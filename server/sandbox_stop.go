@@ -27,7 +27,6 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtime.StopPodSandbox
 	if err != nil {
 		return nil, fmt.Errorf("pod_sandbox_id: %w", err)
 	}
-	defer s.blockNRISync()()
 	if err := s.stopPodSandbox(ctx, sb); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,6 @@ func (s *Server) UpdatePodSandboxResources(ctx context.Context, req *runtime.Upd
 	if s.nri == nil {
 		return &runtime.UpdatePodSandboxResourcesResponse{}, nil
 	}
-	defer s.blockNRISync()()
 	pod := s.nriPod(sb)
 	if res := req.GetResources(); res != nil {
 		pod.Linux.PodResources = nriResources(res)
