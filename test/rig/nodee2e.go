@@ -369,9 +369,10 @@ func buildNodeE2E(ctx context.Context, in *nodeE2EInputs, stagingRoot, finalRoot
 	// env is still busybox's, which prints them. ash stays at /bin/ash.
 	sh := in.bash
 	sh.dst = "bin/sh"
-	if l.sh, err = hostToolsLayer("berth-rig: bash as /bin/sh (keeps env names like data-1)", []hostTool{sh}, nil); err != nil {
+	if l.sh, err = hostToolsLayer("berth-rig: bash as /bin/sh (keeps env names like data-1), nmeter", []hostTool{sh}, nil); err != nil {
 		return nil, err
 	}
+	l.sh.file("bin/nmeter", 0o755, []byte(nmeterStandIn))
 	if l.agnhostTools, err = hostToolsLayer("berth-rig: curl and bash", []hostTool{in.curl, in.bash}, nil); err != nil {
 		return nil, err
 	}
@@ -388,3 +389,34 @@ func buildNodeE2E(ctx context.Context, in *nodeE2EInputs, stagingRoot, finalRoot
 	}
 	return writeLayouts(nodeE2ERecipes(l), stagingRoot, finalRoot)
 }
+
+// nmeterStandIn replaces busybox's nmeter applet, which Debian's busybox
+// does not build: the Containers Lifecycle specs stamp their log lines with
+// `date -u +%FT$(nmeter -d0 '%3t' | head -n1)Z` and parse the stamps back.
+const nmeterStandIn = `#!/bin/sh
+# nmeter stand-in from berth-rig (Debian's busybox has no nmeter applet; the
+# node e2e suite's containers take millisecond timestamps from
+# "nmeter -d0 '%3t'"). Prints FORMAT, its %t and %Nt the time of day in UTC
+# (with N digits of fractions of a second), once per line every -d ms.
+# Needs bash as /bin/sh, which this image has, for $EPOCHREALTIME.
+delay=1000
+while [ $# -gt 1 ]; do
+	case $1 in
+	-d) delay=$2; shift 2 ;;
+	-d*) delay=${1#-d}; shift ;;
+	*) break ;;
+	esac
+done
+fmt=${1:-%t}
+while :; do
+	now=$EPOCHREALTIME
+	sec=${now%.*} frac=${now#*.}000000
+	hms=$(date -u -d "@$sec" +%H:%M:%S)
+	out=$fmt
+	for n in 1 2 3 4 5 6; do
+		out=${out//%${n}t/$hms.${frac:0:$n}}
+	done
+	printf '%s\n' "${out//%t/$hms}" || exit 0
+	[ "$delay" -gt 0 ] && sleep "$((delay / 1000)).$(printf %03d $((delay % 1000)))"
+done
+`
