@@ -44,6 +44,11 @@ type Container struct {
 	// the repo digest reported as ContainerStatus.image_ref.
 	ImageID  string
 	ImageRef string
+	// ImageName is the image as ContainerStatus and ListContainers name it:
+	// what the pod spec says (the kubelet creates from the image's id and
+	// passes the name as user_specified_image), else what the client
+	// asked for, else a tag of the image; "" in records older than it.
+	ImageName string
 	// Handler is the runtime handler and CgroupParent the cgroup parent,
 	// both the pod's.
 	Handler      string

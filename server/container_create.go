@@ -109,6 +109,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	} else {
 		c.ImageRef = img.ID
 	}
+	c.ImageName = imageName(cfg.GetImage(), img)
 	log := s.log.With("container", id, "name", name, "pod", sb.ID)
 	var undos undo.Stack
 	defer undos.Run(log)
@@ -230,6 +231,23 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *
 	}
 	s.emit(runtime.ContainerEventType_CONTAINER_CREATED_EVENT, c)
 	return c, nil
+}
+
+// imageName is how a container's image is reported: the kubelet creates
+// from the image's id and passes the pod spec's name as user_specified_image,
+// which is what it compares the status with (an image update restarts the
+// container once the status names the new image); another client gets the
+// name it gave, or, when it gave an id, the image's first tag.
+func imageName(spec *runtime.ImageSpec, img *storage.Image) string {
+	if n := spec.GetUserSpecifiedImage(); n != "" {
+		return n
+	}
+	asked := spec.GetImage()
+	isID := asked == img.ID || asked == "sha256:"+img.ID || (len(asked) >= 12 && strings.HasPrefix(img.ID, asked))
+	if isID && len(img.RepoTags) > 0 {
+		return img.RepoTags[0]
+	}
+	return asked
 }
 
 // containerLogPath is <pod log_directory>/<log_path>, its directory made;

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/namespaces"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/storage"
 )
 
 // targetConfig is a container config whose pid namespace is that of
@@ -158,5 +159,59 @@ func TestSpecInput(t *testing.T) {
 				t.Errorf("input %+v", in)
 			}
 		})
+	}
+}
+
+// The image a container reports is the one the pod spec names, whatever
+// the kubelet created it from.
+func TestImageName(t *testing.T) {
+	img := &storage.Image{ID: "cfc64f657131607a1701026cccf7bc28b311b20e3720411f7c6ef50c0823a4b7", RepoTags: []string{"registry.k8s.io/e2e-test-images/busybox:1.37.0-2"}}
+	for _, tc := range []struct {
+		name string
+		spec *runtime.ImageSpec
+		want string
+	}{
+		{"kubelet: the id, and the pod spec's name", &runtime.ImageSpec{Image: img.ID, UserSpecifiedImage: "busybox:1.37.0-2"}, "busybox:1.37.0-2"},
+		{"crictl: a name", &runtime.ImageSpec{Image: "busybox"}, "busybox"},
+		{"an id alone", &runtime.ImageSpec{Image: img.ID}, img.RepoTags[0]},
+		{"a digest id", &runtime.ImageSpec{Image: "sha256:" + img.ID}, img.RepoTags[0]},
+		{"a short id", &runtime.ImageSpec{Image: img.ID[:12]}, img.RepoTags[0]},
+		{"an id of an untagged image", &runtime.ImageSpec{Image: "abc"}, "abc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := imageName(tc.spec, img); got != tc.want {
+				t.Errorf("imageName = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// ContainerStatus and ListContainers name the image as the pod spec does,
+// keeping the rest of the config's image spec.
+func TestStatusNamesThePodSpecImage(t *testing.T) {
+	s, _ := fakeServer(t)
+	sb := addReadyPod(t, s, "pod-a", hostPod("a"))
+	img, _ := s.images.Image(context.Background(), "busybox")
+	resp, err := s.CreateContainer(context.Background(), &runtime.CreateContainerRequest{
+		PodSandboxId: sb.ID, SandboxConfig: sb.Config,
+		Config: &runtime.ContainerConfig{
+			Metadata: &runtime.ContainerMetadata{Name: "app"},
+			// The fakes look images up by name only; the kubelet sends the id.
+			Image: &runtime.ImageSpec{Image: "busybox", UserSpecifiedImage: "example.test/busybox:2", RuntimeHandler: "crun"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ContainerStatus(context.Background(), &runtime.ContainerStatusRequest{ContainerId: resp.GetContainerId()})
+	if got := st.GetStatus().GetImage(); err != nil || got.GetImage() != "example.test/busybox:2" || got.GetRuntimeHandler() != "crun" {
+		t.Errorf("ContainerStatus image %v, %v; want example.test/busybox:2 with the config's runtime handler", got, err)
+	}
+	if st.GetStatus().GetImageId() != img.ID {
+		t.Errorf("image id %q, want %q", st.GetStatus().GetImageId(), img.ID)
+	}
+	list, err := s.ListContainers(context.Background(), &runtime.ListContainersRequest{})
+	if err != nil || len(list.GetContainers()) != 1 || list.GetContainers()[0].GetImage().GetImage() != "example.test/busybox:2" {
+		t.Errorf("ListContainers = %v, %v", list.GetContainers(), err)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Server) ListContainers(ctx context.Context, req *runtime.ListContainers
 			Id:           c.ID,
 			PodSandboxId: c.PodID,
 			Metadata:     c.Config.GetMetadata(),
-			Image:        c.Config.GetImage(),
+			Image:        reportedImage(c),
 			ImageRef:     c.ImageRef,
 			ImageId:      c.ImageID,
 			State:        state,

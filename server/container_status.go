@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/container"
@@ -35,6 +36,17 @@ var criState = map[container.State]runtime.ContainerState{
 	container.StateExited:  runtime.ContainerState_CONTAINER_EXITED,
 }
 
+// reportedImage is c's image spec with the image named as imageName chose.
+func reportedImage(c *container.Container) *runtime.ImageSpec {
+	spec := c.Config.GetImage()
+	if c.ImageName == "" || spec == nil || c.ImageName == spec.GetImage() {
+		return spec
+	}
+	out := proto.Clone(spec).(*runtime.ImageSpec)
+	out.Image = c.ImageName
+	return out
+}
+
 func (s *Server) containerStatus(c *container.Container) *runtime.ContainerStatus {
 	snap := c.Status()
 	st := &runtime.ContainerStatus{
@@ -42,7 +54,7 @@ func (s *Server) containerStatus(c *container.Container) *runtime.ContainerStatu
 		Metadata:    c.Config.GetMetadata(),
 		State:       criState[snap.State],
 		CreatedAt:   c.CreatedAt.UnixNano(),
-		Image:       c.Config.GetImage(),
+		Image:       reportedImage(c),
 		ImageRef:    c.ImageRef,
 		ImageId:     c.ImageID,
 		Labels:      c.Config.GetLabels(),
