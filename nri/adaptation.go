@@ -314,10 +314,14 @@ func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 	if err != nil {
 		return nil, nil, fmt.Errorf("NRI UpdateContainer of container %s: %w", ctr.GetId(), err)
 	}
-	// nri puts the requested container's merged update last.
+	// nri puts the requested container's merged update last, nil when no
+	// plugin touched it.
 	var own *api.LinuxResources
 	var others []*api.ContainerUpdate
 	for _, u := range rsp.GetUpdate() {
+		if u == nil {
+			continue
+		}
 		if u.GetContainerId() == ctr.GetId() {
 			own = u.GetLinux().GetResources()
 			continue

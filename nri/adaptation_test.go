@@ -52,6 +52,7 @@ type testPlugin struct {
 	syncPods, syncCtrs []string
 	createErr          error
 	hangRun            chan struct{} // RunPodSandbox waits for it, deaf to its deadline
+	pinUpdates         string        // UpdateContainer pins the container to these CPUs
 	syncUpdate         *api.ContainerUpdate
 }
 
@@ -108,6 +109,16 @@ func (p *testPlugin) CreateContainer(_ context.Context, _ *api.PodSandbox, c *ap
 	adj.AddEnv("FROM_PLUGIN", "yes")
 	adj.AddAnnotation("plugin.example.com/seen", c.GetName())
 	return adj, []*api.ContainerUpdate{{ContainerId: "c0", Linux: &api.LinuxContainerUpdate{Resources: &api.LinuxResources{}}}}, nil
+}
+
+func (p *testPlugin) UpdateContainer(_ context.Context, _ *api.PodSandbox, c *api.Container, _ *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	p.record("UpdateContainer " + c.GetId())
+	if p.pinUpdates == "" {
+		return nil, nil
+	}
+	u := &api.ContainerUpdate{ContainerId: c.GetId()}
+	u.SetLinuxCPUSetCPUs(p.pinUpdates)
+	return []*api.ContainerUpdate{u}, nil
 }
 
 func (p *testPlugin) StartContainer(_ context.Context, _ *api.PodSandbox, c *api.Container) error {
@@ -263,6 +274,27 @@ func TestPluginSeesSyncThenEachEventOnce(t *testing.T) {
 	}
 	if got := p.seen(); !slices.Equal(got, want) {
 		t.Errorf("plugin saw\n%v\nwant\n%v", got, want)
+	}
+}
+
+// An update no plugin touches comes back as asked, with nothing for other
+// containers; one a plugin changes comes back changed.
+func TestUpdateContainer(t *testing.T) {
+	n := startNRI(t, &fakeDomain{}, 2*time.Second)
+	ctx := context.Background()
+	asked := &api.LinuxResources{Cpu: &api.LinuxCPU{Cpus: "0-1"}}
+	own, others, err := n.UpdateContainer(ctx, pod("p1"), ctr("c1", "p1"), asked)
+	if err != nil || own != nil || len(others) != 0 {
+		t.Fatalf("UpdateContainer with no plugin = %v, %v, %v; want nothing changed", own, others, err)
+	}
+	connect(t, n, "10", "pinner", &testPlugin{pinUpdates: "1"})
+	own, others, err = n.UpdateContainer(ctx, pod("p1"), ctr("c1", "p1"), asked)
+	if err != nil || own.GetCpu().GetCpus() != "1" || len(others) != 0 {
+		t.Fatalf("UpdateContainer with a pinning plugin = %v, %v, %v; want cpus 1", own, others, err)
+	}
+	connect(t, n, "20", "bystander", &testPlugin{})
+	if own, others, err = n.UpdateContainer(ctx, pod("p1"), ctr("c2", "p1"), asked); err != nil || len(others) != 0 {
+		t.Fatalf("UpdateContainer = %v, %v, %v", own, others, err)
 	}
 }
 

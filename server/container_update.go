@@ -31,6 +31,9 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtime.Upda
 		}
 		// Plugins may move other containers to make room for this one.
 		for _, u := range others {
+			if u == nil {
+				continue
+			}
 			if err := s.NRIDomain().UpdateContainer(ctx, u); err != nil && !u.GetIgnoreFailure() {
 				return nil, fmt.Errorf("apply an NRI plugin's update of container %s: %w", u.GetContainerId(), err)
 			}
