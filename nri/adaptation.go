@@ -158,6 +158,9 @@ func (n *NRI) updateContainers(ctx context.Context, updates []*api.ContainerUpda
 	var failed []*api.ContainerUpdate
 	var errs []error
 	for _, u := range updates {
+		if u == nil {
+			continue
+		}
 		if err := n.domain().UpdateContainer(ctx, u); err != nil {
 			if !u.GetIgnoreFailure() {
 				failed = append(failed, u)
@@ -178,6 +181,9 @@ func (n *NRI) ApplyLater(updates []*api.ContainerUpdate) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, u := range updates {
+			if u == nil {
+				continue
+			}
 			if err := n.domain().UpdateContainer(ctx, u); err != nil && !u.GetIgnoreFailure() {
 				n.log.Warn("NRI plugin's container update not applied", "container", u.GetContainerId(), "error", err)
 			}
