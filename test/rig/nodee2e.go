@@ -372,10 +372,13 @@ func buildNodeE2E(ctx context.Context, in *nodeE2EInputs, stagingRoot, finalRoot
 	if l.sh, err = hostToolsLayer("berth-rig: bash as /bin/sh (keeps env names like data-1), nmeter", []hostTool{sh}, nil); err != nil {
 		return nil, err
 	}
-	l.sh.file("bin/nmeter", 0o755, []byte(nmeterStandIn))
-	if l.agnhostTools, err = hostToolsLayer("berth-rig: curl and bash", []hostTool{in.curl, in.bash}, nil); err != nil {
+	l.sh.file("bin/nmeter", 0o755, []byte(nmeterStandIn("/bin/sh")))
+	if l.agnhostTools, err = hostToolsLayer("berth-rig: curl, bash and nmeter", []hostTool{in.curl, in.bash}, nil); err != nil {
 		return nil, err
 	}
+	// The image-update specs restart containers on agnhost, whose
+	// upstream (alpine) busybox has nmeter too; /bin/sh here is ash.
+	l.agnhostTools.file("bin/nmeter", 0o755, []byte(nmeterStandIn("/bin/bash")))
 	// glibc's hostname replaces busybox's applet link: `hostname -f` asks
 	// NSS (files: the /etc/hosts kubelet writes) for the canonical name.
 	if l.hostname, err = hostToolsLayer("berth-rig: glibc hostname, libnss_files, nsswitch.conf", []hostTool{in.hostname, in.nssFiles}, nil); err != nil {
@@ -393,12 +396,14 @@ func buildNodeE2E(ctx context.Context, in *nodeE2EInputs, stagingRoot, finalRoot
 // nmeterStandIn replaces busybox's nmeter applet, which Debian's busybox
 // does not build: the Containers Lifecycle specs stamp their log lines with
 // `date -u +%FT$(nmeter -d0 '%3t' | head -n1)Z` and parse the stamps back.
-const nmeterStandIn = `#!/bin/sh
-# nmeter stand-in from berth-rig (Debian's busybox has no nmeter applet; the
+// bash is the image's bash, which the script needs.
+func nmeterStandIn(bash string) string { return "#!" + bash + "\n" + nmeterBody }
+
+const nmeterBody = `# nmeter stand-in from berth-rig (Debian's busybox has no nmeter applet; the
 # node e2e suite's containers take millisecond timestamps from
 # "nmeter -d0 '%3t'"). Prints FORMAT, its %t and %Nt the time of day in UTC
 # (with N digits of fractions of a second), once per line every -d ms.
-# Needs bash as /bin/sh, which this image has, for $EPOCHREALTIME.
+# Runs in bash, for $EPOCHREALTIME.
 delay=1000
 while [ $# -gt 1 ]; do
 	case $1 in

@@ -525,15 +525,18 @@ func TestNodeE2EProgramsRun(t *testing.T) {
 			}
 		}
 	})
-	t.Run("busybox nmeter timestamps", func(t *testing.T) {
-		root := unpack(t, mustImage(t, images, RefNodeE2EBusybox))
-		// The Containers Lifecycle specs' own stamp, parsed as they parse it.
-		out := run(t, "chroot", root, "/bin/sh", "-c", "echo `date -u +%FT$(nmeter -d0 '%3t' | head -n1)Z`")
-		stamp, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
-		if err != nil || time.Since(stamp).Abs() > time.Minute || !strings.Contains(out, ".") {
-			t.Errorf("nmeter stamp %q: %v; want now, with milliseconds", out, err)
-		}
-	})
+	// The Containers Lifecycle specs' own stamp, parsed as they parse it, in
+	// the two images they run it in.
+	for _, ref := range []string{RefNodeE2EBusybox, RefNodeE2EAgnhost} {
+		t.Run("nmeter timestamps in "+ref, func(t *testing.T) {
+			root := unpack(t, mustImage(t, images, ref))
+			out := run(t, "chroot", root, "/bin/sh", "-c", "echo `date -u +%FT$(nmeter -d0 '%3t' | head -n1)Z`")
+			stamp, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
+			if err != nil || time.Since(stamp).Abs() > time.Minute || !strings.Contains(out, ".") {
+				t.Errorf("nmeter stamp %q: %v; want now, with milliseconds", out, err)
+			}
+		})
+	}
 	t.Run("glibc-dns-testing hostname -f", func(t *testing.T) {
 		root := unpack(t, mustImage(t, images, RefNodeE2EGlibcDNSTesting))
 		// What kubelet writes for a pod with a subdomain.
