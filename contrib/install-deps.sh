@@ -36,14 +36,15 @@ RUNC_PATH=${BERTH_RUNC_PATH:-/usr/local/sbin/runc}
 
 # Debian packages. busybox-static goes on the host (a shell for debugging and
 # the rig's fallback); the dynamic `busybox` package conflicts with it, so it is
-# only downloaded and extracted below, never installed. curl (with bash,
-# hostname and util-linux's ipcs, which every Debian has) is copied into the
-# node e2e suite's image stand-ins (test/rig/nodee2e.go). gcc, pkg-config and
+# only downloaded and extracted below, never installed. curl and
+# netcat-openbsd's nc (with bash, hostname and util-linux's ipcs, which every
+# Debian has) are copied into the node e2e suite's image stand-ins
+# (test/rig/nodee2e.go). gcc, pkg-config and
 # libseccomp-dev build upstream runc (cgo, for its seccomp filters).
 APT_PACKAGES=(
 	crun runc conmon containernetworking-plugins iptables iproute2 util-linux
 	docker-registry skopeo busybox-static containerd
-	systemd iputils-ping stress-ng curl
+	systemd iputils-ping stress-ng curl netcat-openbsd
 	gcc libc6-dev pkg-config libseccomp-dev
 )
 

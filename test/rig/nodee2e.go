@@ -52,12 +52,13 @@ const nodeE2EDir = "node-e2e"
 const kubernetesVersion = "v1.37.2"
 
 // The host programs the images carry, at their Debian paths (packages curl,
-// bash, hostname, util-linux).
+// bash, netcat-openbsd, hostname, util-linux).
 const (
 	hostCurl     = "/usr/bin/curl"
 	hostBash     = "/bin/bash"
 	hostHostname = "/bin/hostname"
 	hostIpcs     = "/usr/bin/ipcs"
+	hostNc       = "/usr/bin/nc.openbsd"
 	nssFilesLib  = "libnss_files.so.2"
 )
 
@@ -224,6 +225,7 @@ type nodeE2EInputs struct {
 	agnhost      string       // absolute path of the static agnhost
 	cert, tlsKey []byte       // porter's pair; nil if the module cache lacks it
 	curl         hostTool
+	nc           hostTool // OpenBSD netcat: busybox's has no -u
 	bash         hostTool
 	hostname     hostTool
 	nssFiles     hostTool
@@ -258,6 +260,11 @@ func gatherNodeE2EInputs(ctx context.Context, agnhost string) (*nodeE2EInputs, e
 		return nil, err
 	}
 	if in.bash, err = findHostTool(ctx, hostBash, "bin/bash", "bash"); err != nil {
+		return nil, err
+	}
+	// The networking specs' `nc -w 1 -u IP PORT` (alpine's busybox nc
+	// speaks UDP; Debian's does not build -u).
+	if in.nc, err = findHostTool(ctx, hostNc, "bin/nc", "netcat-openbsd"); err != nil {
 		return nil, err
 	}
 	if in.hostname, err = findHostTool(ctx, hostHostname, "bin/hostname", "hostname"); err != nil {
@@ -296,7 +303,7 @@ func gatherNodeE2EInputs(ctx context.Context, agnhost string) (*nodeE2EInputs, e
 	fmt.Fprintf(h, "rig %s\nsource nodee2e.go %x\n", rigIn.key, sha256.Sum256(nodeE2ESource))
 	fmt.Fprintf(h, "porter crt %x key %x (present %v)\n", sha256.Sum256(in.cert), sha256.Sum256(in.tlsKey), in.cert != nil)
 	in.hashed = []string{in.agnhost}
-	for _, t := range []hostTool{in.curl, in.bash, in.hostname, in.nssFiles, in.ipcs} {
+	for _, t := range []hostTool{in.curl, in.bash, in.nc, in.hostname, in.nssFiles, in.ipcs} {
 		in.hashed = append(in.hashed, t.files()...)
 	}
 	for _, p := range in.hashed {
@@ -373,7 +380,7 @@ func buildNodeE2E(ctx context.Context, in *nodeE2EInputs, stagingRoot, finalRoot
 		return nil, err
 	}
 	l.sh.file("bin/nmeter", 0o755, []byte(nmeterStandIn("/bin/sh")))
-	if l.agnhostTools, err = hostToolsLayer("berth-rig: curl, bash and nmeter", []hostTool{in.curl, in.bash}, nil); err != nil {
+	if l.agnhostTools, err = hostToolsLayer("berth-rig: curl, bash, netcat and nmeter", []hostTool{in.curl, in.bash, in.nc}, nil); err != nil {
 		return nil, err
 	}
 	// The image-update specs restart containers on agnhost, whose

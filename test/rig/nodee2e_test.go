@@ -537,6 +537,18 @@ func TestNodeE2EProgramsRun(t *testing.T) {
 			}
 		})
 	}
+	t.Run("agnhost nc -u", func(t *testing.T) {
+		root := unpack(t, mustImage(t, images, RefNodeE2EAgnhost))
+		// What the networking specs run: UDP, a one-second wait.
+		// The listener may not be up for the first datagram: send until it
+		// has one.
+		out := inNamespaces(t, root, `chroot "$R" nc -u -l 127.0.0.1 18081 > "$R/got" & l=$!
+for i in $(seq 30); do echo hostName | chroot "$R" nc -w 1 -u 127.0.0.1 18081; grep -q hostName "$R/got" && break; done
+kill $l; cat "$R/got"`)
+		if !strings.Contains(out, "hostName") {
+			t.Errorf("nc -u in agnhost carried nothing:\n%s", out)
+		}
+	})
 	t.Run("glibc-dns-testing hostname -f", func(t *testing.T) {
 		root := unpack(t, mustImage(t, images, RefNodeE2EGlibcDNSTesting))
 		// What kubelet writes for a pod with a subdomain.
