@@ -87,6 +87,9 @@ func runNodeE2E(ctx context.Context, o *options) (int, error) {
 	logf("rig: %d node e2e images built or reused and pushed in %.1fs", len(images), time.Since(start).Seconds())
 
 	e.onClose("clean "+kubeletRoot, claimKubeletDirs())
+	if err := writeTestHandler(filepath.Join(e.work, "berth")); err != nil {
+		return 1, err
+	}
 	rt, err := e.startBerth(ctx, o.berth)
 	if err != nil {
 		return 1, err
@@ -394,4 +397,26 @@ func formatNodeSummary(s critest.Summary, took time.Duration, stale []critest.Sk
 		fmt.Fprintf(&b, "\n%d pods the suite's kubelet left in berth when it was stopped were removed with crictl rmp -fa\n", leftover)
 	}
 	return b.String()
+}
+
+// testHandler is the RuntimeClass handler the e2e suites expect every node
+// to have (their PreconfiguredRuntimeClassHandler), as their CI configures
+// it for CRI-O and containerd: here, crun under another name.
+const testHandler = `# berth-critest: the RuntimeClass handler Kubernetes' e2e suites expect.
+[runtime.handlers.test-handler]
+path = "/usr/bin/crun"
+root = "/run/crun"
+`
+
+// writeTestHandler adds testHandler to the configuration of the berth
+// under root.
+func writeTestHandler(root string) error {
+	dir := filepath.Join(root, "berth.toml.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create berth config dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "60-test-handler.toml"), []byte(testHandler), 0o644); err != nil {
+		return fmt.Errorf("write the test-handler runtime handler: %w", err)
+	}
+	return nil
 }
