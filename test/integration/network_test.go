@@ -55,6 +55,11 @@ func newTestNetwork(t *testing.T) *testNetwork {
 	}
 	b, _ := json.MarshalIndent(conf, "", "  ")
 	writeFile(t, filepath.Join(tn.confDir, "10-berth-test.conflist"), string(b))
+	// A run killed half-way (a ^C, a CI timeout) leaves its pods' bridge
+	// and masquerade rules on the machine; the subnet comes round again in
+	// a later run, whose leak checks must see only what it leaves itself.
+	exec.Command("ip", "link", "del", tn.bridge).Run()
+	flushMasquerade(t, tn)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", tn.bridge).Run() })
 	return tn
 }
