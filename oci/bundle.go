@@ -21,3 +21,16 @@ func WriteSpec(bundle string, spec *specs.Spec) error {
 	}
 	return nil
 }
+
+// ReadSpec reads the bundle's config.json back.
+func ReadSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read runtime spec: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("decode runtime spec: %w", err)
+	}
+	return &spec, nil
+}

@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -17,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/undo"
 	"github.com/berth-dev/berth/nri"
+	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -189,15 +187,11 @@ func nriState(st container.Status) api.ContainerState {
 // readBundleSpec is the spec a container was created with, nil when the
 // bundle is gone (a removal under way).
 func readBundleSpec(bundle string) *specs.Spec {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	spec, err := oci.ReadSpec(bundle)
 	if err != nil {
 		return nil
 	}
-	var spec specs.Spec
-	if json.Unmarshal(b, &spec) != nil {
-		return nil
-	}
-	return &spec
+	return spec
 }
 
 // nriPodOf is c's pod as plugins see it, or one with only its id when the
